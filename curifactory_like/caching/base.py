@@ -1,0 +1,265 @@
+"""``Cacheable``: the base of every cacher (path rules, metadata sidecar, integrity check)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import datetime
+from typing import Any
+
+from .. import hashing, utils
+from .atomic import atomic_open, file_checksum, path_size
+
+logger = logging.getLogger("curifactory_like.caching")
+
+METADATA_SUFFIX = "_metadata.json"
+SIDECAR_VERSION = 1
+"""Version of the sidecar layout; a sidecar of another version is not trusted for integrity."""
+
+
+class Cacheable:
+    """Base class of cachers: where an artifact lives, how it is saved, loaded and checked.
+
+    A cacher's path is ``[cache]/[subdir/][prefix]_[hash]_[stage]_[name][extension]`` unless
+    ``path_override`` is given, which may use the fields ``{hash} {cache} {stage} {name}
+    {params.X} {experiment} {artifact_filename}``. Subclasses implement ``save(obj)`` and
+    ``load()``, write to ``self.get_path()`` (or ``get_dir()``), and should accept ``*args,
+    **kwargs`` and pass them on, as in curifactory.
+
+    Beside each artifact a ``_metadata.json`` sidecar records curifactory's metadata fields plus
+    the artifact's size and checksum, so a torn or corrupted file is recomputed, never loaded.
+    """
+
+    def __init__(
+        self,
+        path_override: str | None = None,
+        name: str | None = None,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        extension: str | None = None,
+        record: Any = None,
+        track: bool = True,
+    ):
+        self.path_override = path_override
+        self.name = name
+        self.subdir = subdir
+        self.prefix = prefix
+        self.extension = extension
+        self.record: Any = None
+        self.track = track
+        self.cache_paths: list[str] = []
+        """Every path this cacher handed out through ``get_path``."""
+        self.metadata: dict[str, Any] | None = None
+        self.extra_metadata: dict[str, Any] = {}
+        """Cacher-specific metadata, stored under ``extra`` in the sidecar."""
+        self.stage: str | None = None
+        if record is not None:
+            self.set_record(record)
+
+    # ------------------------------------------------------------------ paths
+
+    def _resolve_suffix(self, path: str, suffix: str | None, add_extension: bool = True) -> str:
+        if suffix is None and self.extension and not path.endswith(self.extension) and add_extension:
+            return self.extension
+        return suffix or ""
+
+    def _resolve_path_template(self, path: str) -> str:
+        if self.record is None:
+            return path
+        manager = self.record.manager
+        cache_path = manager.cache_path.rstrip("/")
+        if self.name is None:
+            self.name = "None"
+        obj_name = self.name + self._resolve_suffix(self.name, None)
+        artifact_filename = manager.get_artifact_filename(
+            obj_name, self.record, stage_name=self.stage
+        )
+        return path.format(
+            hash=self.record.get_hash(),
+            cache=cache_path,
+            stage=self.stage,
+            name=self.name,
+            params=self.record.params,
+            experiment=manager.experiment_name,
+            artifact_filename=artifact_filename,
+        )
+
+    def get_path(self, suffix: str | None = None) -> str:
+        """The file path to save to / load from (``suffix`` replaces the extension)."""
+        if self.path_override is not None:
+            path = self._resolve_path_template(self.path_override)
+            if self.extension and path.endswith(self.extension) and suffix is not None:
+                path = path[: path.rindex(self.extension)]
+            path = path + self._resolve_suffix(path, suffix, False)
+        else:
+            if self.record is None:
+                raise RuntimeError(
+                    "Trying to call get_path on a cacher with no record and no path_override. "
+                    "Either pass a path directly into this cacher, or set cacher.record = some_record"
+                )
+            if self.name is None:
+                raise RuntimeError(
+                    "Trying to call get_path on a cacher with no object name and no "
+                    "path_override. Either pass a path directly into this cacher, or set "
+                    "cacher.name = 'objectname'"
+                )
+            obj_name = self.name + self._resolve_suffix(self.name, suffix)
+            path = self.record.get_path(
+                obj_name,
+                subdir=self.subdir,
+                prefix=self.prefix,
+                stage_name=self.stage,
+                track=self.track,
+            )
+        if path not in self.cache_paths:
+            self.cache_paths.append(path)
+        return path
+
+    def get_dir(self, suffix: str | None = None) -> str:
+        """A directory path for multi-file artifacts (created if missing)."""
+        suffix = suffix or ""
+        if self.path_override is not None:
+            path = self._resolve_path_template(self.path_override) + suffix
+        else:
+            path = self.record.get_dir(
+                (self.name or "None") + suffix,
+                subdir=self.subdir,
+                prefix=self.prefix,
+                stage_name=self.stage,
+                track=self.track,
+            )
+        os.makedirs(path, exist_ok=True)
+        return path
+
+    def set_record(self, record: Any) -> None:
+        """Attach the record whose hash and parameters name this cacher's files."""
+        self.record = record
+        if not record.manager.map_mode:
+            self.collect_metadata()
+
+    # ------------------------------------------------------------------ metadata
+
+    def collect_metadata(self) -> None:
+        """Fill ``self.metadata`` with the artifact's provenance (curifactory's fields)."""
+        if self.record is None:
+            raise RuntimeError(
+                "Cannot collect metadata from a cacher with no associated record. "
+                "Assign cacher.record if metadata is needed."
+            )
+        record = self.record
+        manager = record.manager
+        self.metadata = {
+            "artifact_generated": datetime.now().strftime(utils.TIMESTAMP_FORMAT),
+            "params_hash": record.get_hash(),
+            "params_name": record.params.name if record.params is not None else None,
+            "record_name": record.get_reference_name(),
+            "stage": self.stage or manager.current_stage_name,
+            "artifact_name": self.name,
+            "cacher_type": str(type(self)),
+            "record_prior_stages": record.stages[:-1],
+            "prior_records": [r.get_reference_name() for r in record.input_records],
+            "params": (
+                hashing.param_set_string_hash_representations(record.params)
+                if record.params is not None
+                else None
+            ),
+            "extra": self.extra_metadata,
+            "manager_run_info": manager.artifact_run_info(),
+            "sidecar_version": SIDECAR_VERSION,
+        }
+
+    def save_metadata(self) -> dict[str, Any] | None:
+        """Write the sidecar (atomically), including the artifact's current size and checksum."""
+        metadata_path = self.get_path(METADATA_SUFFIX)
+        if self.metadata is None:
+            payload: dict[str, Any] = {"extra": self.extra_metadata}
+        else:
+            self.metadata["extra"].update(self.extra_metadata)
+            self.metadata.update(self.integrity_fields())
+            payload = self.metadata
+        with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
+            json.dump(payload, outfile, indent=2, default=str)
+        return self.metadata
+
+    def load_metadata(self) -> dict[str, Any] | None:
+        """Read the sidecar into ``self.metadata`` / ``self.extra_metadata`` and return it."""
+        metadata_path = self.get_path(METADATA_SUFFIX)
+        if os.path.exists(metadata_path):
+            with open(metadata_path, encoding="utf-8") as infile:
+                try:
+                    self.metadata = json.load(infile)
+                except json.JSONDecodeError:
+                    logger.error("Failed to read the JSON metadata file at %s", metadata_path)
+                    raise
+            self.extra_metadata = self.metadata.get("extra", {}) if self.metadata else {}
+        return self.metadata
+
+    # ------------------------------------------------------------------ integrity
+
+    def integrity_fields(self) -> dict[str, Any]:
+        """Size and checksum of the artifact at ``get_path()`` (empty when there is no file)."""
+        path = self.get_path()
+        if not os.path.exists(path):
+            return {}
+        return {"artifact_size": path_size(path), "artifact_checksum": file_checksum(path)}
+
+    def integrity_problem(self, full: bool = True) -> str | None:
+        """Why the cached artifact cannot be trusted, or ``None`` if it can.
+
+        Checks that the sidecar exists and is readable, that the artifact's size matches, and
+        with ``full=True`` its checksum. Sidecars without integrity fields (written by
+        curifactory, or by a cacher's own ``save_metadata``) are trusted on size alone.
+        """
+        path = self.get_path()
+        if not os.path.exists(path):
+            return "artifact missing"
+        metadata_path = self.get_path(METADATA_SUFFIX)
+        if not os.path.exists(metadata_path):
+            return f"metadata sidecar {metadata_path} missing"
+        try:
+            with open(metadata_path, encoding="utf-8") as infile:
+                metadata = json.load(infile)
+        except (OSError, json.JSONDecodeError):
+            return f"metadata sidecar {metadata_path} unreadable"
+        if not isinstance(metadata, dict):
+            return f"metadata sidecar {metadata_path} malformed"
+        expected_size = metadata.get("artifact_size")
+        if expected_size is None:
+            return None
+        if metadata.get("sidecar_version") != SIDECAR_VERSION:
+            return f"metadata sidecar {metadata_path} is from another version"
+        if path_size(path) != expected_size:
+            return f"size of {path} differs from its sidecar (torn or modified write)"
+        if full and file_checksum(path) != metadata.get("artifact_checksum"):
+            return f"checksum of {path} differs from its sidecar (corrupted or modified)"
+        return None
+
+    # ------------------------------------------------------------------ contract
+
+    def check(self) -> bool:
+        """``True`` if the artifact exists and its record does not ask to overwrite it."""
+        path = self.get_path()
+        if not os.path.exists(path):
+            return False
+        record = self.record
+        if record is None:
+            return True
+        if record.params is None and record.is_aggregate and record.input_records:
+            return not any(
+                r.params is not None and r.params.overwrite for r in record.input_records
+            )
+        if record.params is not None:
+            return not record.params.overwrite
+        return False
+
+    def load(self) -> Any:
+        """Load the artifact (subclasses implement this)."""
+        raise NotImplementedError("Cacheable class does not have a load function implemented")
+
+    def save(self, obj: Any) -> Any:
+        """Save ``obj`` (subclasses implement this)."""
+        raise NotImplementedError("Cacheable class does not have a save function implemented")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, stage={self.stage!r})"

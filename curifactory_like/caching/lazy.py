@@ -1,0 +1,46 @@
+"""``Lazy``: a stage output kept on disk until a stage needs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Lazy:
+    """Mark a stage output as lazy: cached right away, dropped from memory, loaded on use.
+
+    In ``outputs=[...]`` a ``Lazy("model")`` is a declaration. Every stage call gets its own
+    copy bound to that call's cacher (``bind``), so each record's state holds a handle to its
+    own artifact: an aggregate over a lazy output of three records sees three different values.
+
+    Args:
+        name: the name of the output in the record state.
+        resolve: if ``True`` (default) a stage asking for this input receives the loaded object;
+            if ``False`` it receives this handle (use ``.cacher.get_path()`` to pass a path on).
+    """
+
+    def __init__(self, name: str, resolve: bool = True):
+        self.name = name
+        self.cacher: Any = None
+        self.resolve = resolve
+
+    def bind(self, cacher: Any) -> Lazy:
+        """A fresh handle for one stage call, loading through ``cacher``."""
+        handle = type(self).__new__(type(self))
+        handle.__dict__.update(self.__dict__)
+        handle.cacher = cacher
+        return handle
+
+    def load(self) -> Any:
+        """Load the artifact through the bound cacher."""
+        if self.cacher is None:
+            raise RuntimeError(
+                f"Lazy('{self.name}') has no cacher bound; it was never produced by a stage "
+                "with a cacher for this output"
+            )
+        return self.cacher.load()
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __repr__(self) -> str:
+        return f'Lazy("{self.name}")'

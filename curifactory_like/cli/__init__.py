@@ -1,0 +1,202 @@
+"""The ``experiment`` command: argument wiring only; the work happens in ``run_experiment``.
+
+``experiment run EXP`` runs an experiment (``experiment EXP`` also works, as in curifactory);
+``map``, ``hashes``, ``paths`` and ``params`` inspect one without running it; ``ls`` lists
+experiments and parameter files. Heavy imports happen inside the command that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+COMMANDS = ("run", "map", "hashes", "paths", "params", "ls")
+EXIT_OK = 0
+EXIT_RUN_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def _add_selection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("experiment_name", help="experiment module name (experiments/<EXP>.py)")
+    parser.add_argument(
+        "-p", "--params", dest="parameters_name", action="append", metavar="PARAMS",
+        help="parameter file name (params/<PARAMS>.py); repeat for several; default: <EXP>",
+    )
+    parser.add_argument("--names", action="append", metavar="NAME",
+                        help="only the parameter set with this name; repeat for several")
+    parser.add_argument("--indices", action="append", metavar="I|A-B",
+                        help="only these indices of each parameter file (A-B is end-exclusive)")
+    parser.add_argument("--global-indices", action="append", metavar="I|A-B",
+                        help="only these indices over all selected parameter sets")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="recompute every stage (ignore cached artifacts)")
+    parser.add_argument("--overwrite-stage", action="append", metavar="STAGE",
+                        help="recompute this stage and everything downstream; repeatable")
+    parser.add_argument("--cache", metavar="DIR", help="use DIR as the cache directory")
+    parser.add_argument("--prefix", help="cache file prefix instead of the experiment name")
+    parser.add_argument("--lazy", action="store_true",
+                        help="make every stage output Lazy (PickleCacher where none is given)")
+    parser.add_argument("--ignore-lazy", action="store_true",
+                        help="keep Lazy outputs in memory instead")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging, and tracebacks with errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``experiment`` command."""
+    parser = argparse.ArgumentParser(
+        prog="experiment",
+        description="Run and inspect parameterised experiments with a hashed artifact cache.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser("run", help="run an experiment")
+    _add_selection(run)
+    run.add_argument("--dry", action="store_true",
+                     help="write nothing: no cache files, registry rows, log or report")
+    run.add_argument("--dry-cache", action="store_true", help="write no cache files")
+    run.add_argument("--store-full", action="store_true",
+                     help="also copy artifacts and environment into data/runs/<ref>/")
+    run.add_argument("--no-dag", action="store_true",
+                     help="do not map the DAG first; check the cache stage by stage")
+    run.add_argument("--notes", help="notes stored with the run (first line shows in lists)")
+    run.add_argument("--no-log", action="store_true", help="do not write logs/<ref>.log")
+    run.add_argument("--quiet", action="store_true", help="no console log output")
+    run.add_argument("--plain", action="store_true", help="plain console log instead of rich")
+    run.add_argument("--no-color", action="store_true", help="no colours in console output")
+    run.add_argument("--progress", action="store_true", help="rich progress bars per record")
+    run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    run.add_argument("--all-loggers", action="store_true", help="keep other libraries' loggers")
+    for name, text in (
+        ("map", "show what would compute, load or be skipped, and why"),
+        ("hashes", "print the hash of every selected parameter set"),
+        ("paths", "print the cache paths the experiment uses"),
+    ):
+        _add_selection(sub.add_parser(name, help=text))
+    params = sub.add_parser("params", help="show parameter sets as hashed")
+    _add_selection(params)
+    params.add_argument("name_or_hash", nargs="?", help="one set by name or hash prefix")
+    sub.add_parser("ls", help="list experiments and parameter files")
+    return parser
+
+
+def _normalise_argv(argv: list[str]) -> list[str]:
+    """``experiment EXP ...`` (curifactory's form) means ``experiment run EXP ...``."""
+    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+        return ["run", *argv]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``experiment`` command; returns (and exits with) the exit status."""
+    raw = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(_normalise_argv(raw))
+    command = getattr(args, "command", None) or getattr(args, "experiment_name", None)
+    if command == "ls":
+        return _list()
+    if command is None:
+        parser.print_help()
+        return EXIT_OK
+    status = _run_command(command, args, raw)
+    if argv is None:
+        sys.exit(status)
+    return status
+
+
+def _list() -> int:
+    from ..experiment import list_experiments, list_params
+
+    sys.path.insert(0, os.getcwd())
+    print("EXPERIMENTS:")
+    for name in list_experiments():
+        print(f"\t{name}")
+    print("\nPARAMS:")
+    for name in list_params():
+        print(f"\t{name}")
+    return EXIT_OK
+
+
+def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
+    from ..errors import CurifactoryError
+    from ..experiment import run_experiment
+    from .render import print_dag, print_error, print_run_summary
+
+    inspect_only = command != "run"
+    options: dict[str, Any] = dict(
+        param_files=args.parameters_name,
+        overwrite_override=args.overwrite,
+        cache_dir_override=args.cache,
+        stage_overwrites=args.overwrite_stage,
+        param_set_names=args.names,
+        param_set_indices=args.indices,
+        global_param_set_indices=args.global_indices,
+        prefix=args.prefix,
+        lazy=args.lazy,
+        ignore_lazy=args.ignore_lazy,
+        log_debug=args.verbose,
+        run_string=shlex.join(["experiment", *raw]),
+        map_only=command == "map",
+        hashes_only=command == "hashes",
+        paths_only=command == "paths",
+        print_params=(args.name_or_hash or True) if command == "params" else False,
+    )
+    if inspect_only:
+        options.update(log=command == "map" and args.verbose, quiet=True)
+    else:
+        options.update(
+            log=True,
+            dry=args.dry,
+            dry_cache=args.dry_cache,
+            store_full=args.store_full,
+            no_dag=args.no_dag,
+            notes=args.notes,
+            quiet=args.quiet,
+            plain=args.plain,
+            no_color=args.no_color,
+            progress=args.progress,
+            report=not args.no_report,
+            all_loggers=args.all_loggers,
+        )
+        if args.no_log:
+            options["log"] = False
+    try:
+        results, manager = run_experiment(args.experiment_name, **options)
+    except CurifactoryError as exc:
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        print_error(str(exc))
+        return EXIT_BAD_INPUT
+    if command == "map":
+        if manager.status == "error" or results is None:
+            print_error(str(manager.error))
+            return EXIT_RUN_FAILED
+        print_dag(results)
+    elif command == "paths":
+        if manager.status == "error":
+            print_error(str(manager.error))
+            return EXIT_RUN_FAILED
+        for path in results:
+            print(path)
+    elif command == "run":
+        if not args.quiet:
+            print_run_summary(manager, plain=args.plain)
+        if manager.status != "complete":
+            if args.quiet:
+                print_error(f"run {manager.get_reference_name()} failed: {manager.error}")
+            if args.verbose and getattr(manager, "error_exception", None) is not None:
+                import traceback
+
+                exc = manager.error_exception
+                traceback.print_exception(type(exc), exc, exc.__traceback__)
+            return EXIT_RUN_FAILED
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,124 @@
+"""The one exception tree of curifactory_like, and its warnings.
+
+::
+
+    CurifactoryError                       base of every error raised on purpose
+     +-- ConfigurationError                curifactory_config.json unreadable or invalid
+     +-- ParameterError                    a parameter file or parameter set is unusable
+     |    +-- ParameterFileError           missing file, no get_params(), wrong return type
+     |    +-- ParameterSelectionError      unknown --names value, bad --indices range
+     |    +-- UnhashableParameterError     a value the canonical hash cannot encode
+     +-- ExperimentError                   the experiment module is missing or malformed
+     +-- StageError                        a stage is declared or called wrongly
+     |    +-- InputSignatureError          inputs=[...] and the signature disagree
+     |    +-- OutputSignatureError         outputs=[...] and the returned values disagree
+     |    +-- CachersMismatchError         len(cachers) != len(outputs)
+     |    +-- EmptyCachersError            cachers=[] (would always short-circuit)
+     |    +-- ExecutingWithSkippedInputError   a skipped input was needed after all
+     |    +-- MissingInputError            an input is neither in record state nor passed
+     |    +-- UnknownStageError            --overwrite-stage names no stage of the experiment
+     +-- CacheError                        the cache cannot be used
+     |    +-- CacheWriteError              a cacher could not write its object
+     |    +-- CachePathError               a path escapes the cache directory
+     +-- NoArtifactManagerError            a Procedure was run without a manager
+     +-- RunStoreError                     the SQLite run registry cannot be used
+
+``MissingInputError`` is also a ``KeyError`` and ``UnhashableParameterError`` also a
+``TypeError``, so code written against curifactory that catches those keeps working.
+
+Warnings: ``CacheIntegrityWarning`` (a cached artifact failed its size/checksum check and is
+recomputed) and ``CurifactoryWarning`` (everything else that is worth seeing but not fatal).
+"""
+
+from __future__ import annotations
+
+
+class CurifactoryError(Exception):
+    """Base class of every error curifactory_like raises on purpose."""
+
+
+class ConfigurationError(CurifactoryError):
+    """curifactory_config.json cannot be read or holds an invalid value."""
+
+
+class ParameterError(CurifactoryError, RuntimeError):
+    """A parameter file or parameter set cannot be used (a RuntimeError, as in curifactory)."""
+
+
+class ParameterFileError(ParameterError):
+    """A parameter file is missing, has no get_params(), or returns the wrong thing."""
+
+
+class ParameterSelectionError(ParameterError):
+    """A --names / --indices / --global-indices selection matches nothing or is malformed."""
+
+
+class UnhashableParameterError(ParameterError, TypeError):
+    """A parameter value has no stable canonical encoding (e.g. a default object repr)."""
+
+
+class ExperimentError(CurifactoryError, RuntimeError):
+    """The experiment module cannot be found, imported or has no run()."""
+
+
+class StageError(CurifactoryError):
+    """A stage is declared or called in a way that cannot work."""
+
+
+class InputSignatureError(StageError):
+    """A stage's declared inputs do not match its function signature."""
+
+
+class OutputSignatureError(StageError):
+    """A stage returned a different number of values than it declared outputs."""
+
+
+class CachersMismatchError(StageError):
+    """A stage declares a different number of cachers than outputs."""
+
+
+class EmptyCachersError(StageError):
+    """A stage declares ``cachers=[]``, which would always short-circuit."""
+
+
+class ExecutingWithSkippedInputError(StageError):
+    """A stage must execute but one of its inputs was skipped by the plan."""
+
+
+class MissingInputError(StageError, KeyError):
+    """A stage input is not in the record state and was not passed to the call."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownStageError(StageError):
+    """A stage named on the command line (e.g. --overwrite-stage) is not in the experiment."""
+
+
+class CacheError(CurifactoryError):
+    """The cache cannot be used as asked."""
+
+
+class CacheWriteError(CacheError):
+    """A cacher could not write its object; nothing partial is left behind."""
+
+
+class CachePathError(CacheError):
+    """An artifact name, prefix or subdir would place a file outside the cache directory."""
+
+
+class NoArtifactManagerError(CurifactoryError):
+    """A Procedure was run without an ArtifactManager."""
+
+
+class RunStoreError(CurifactoryError):
+    """The SQLite run registry cannot be opened or written."""
+
+
+class CurifactoryWarning(UserWarning):
+    """Something worth seeing that does not stop the run."""
+
+
+class CacheIntegrityWarning(CurifactoryWarning):
+    """A cached artifact failed its integrity check and will be recomputed."""

@@ -1,0 +1,470 @@
+"""``run_experiment``: one run from parameter files to cached artifacts (curifactory's signature).
+
+Flow: select and hash the parameter sets, create the ArtifactManager (run number, provenance,
+registry row), run the experiment's ``run()`` once in map mode, build and plan the DAG, run
+``run()`` again with every stage following the plan, then record artifacts and the final status.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import sys
+import traceback
+from typing import Any
+
+from . import hashing, utils
+from .errors import ExperimentError, UnknownStageError
+from .manager import ArtifactManager
+from .params import collect_parameter_sets, parse_index_ranges
+
+logger = logging.getLogger("curifactory_like.experiment")
+
+CONFIGURATION_FILE = utils.CONFIGURATION_FILE
+
+
+def build_run_string(experiment_name: str, **options: Any) -> str:
+    """The command line equivalent to these ``run_experiment`` options (curifactory's order)."""
+    parts = [f"experiment {experiment_name}"]
+    repeated = [
+        ("param_files", "-p"),
+        ("param_set_names", "--names"),
+        ("param_set_indices", "--indices"),
+        ("stage_overwrites", "--overwrite-stage"),
+    ]
+    for key, flag in repeated:
+        for value in options.get(key) or []:
+            parts.append(f"{flag} {value}")
+    if options.get("cache_dir_override") is not None:
+        parts.append(f"--cache {options['cache_dir_override']}")
+    if options.get("overwrite_override"):
+        parts.append("--overwrite")
+    if options.get("parallel") is not None:
+        parts.append(f"--parallel {options['parallel']}")
+    if options.get("parallel_mode"):
+        parts.append("--parallel-safe")
+    for value in options.get("global_param_set_indices") or []:
+        parts.append(f"--global-indices {value}")
+    flags = [
+        ("store_full", "--store-full"),
+        ("dry", "--dry"),
+        ("dry_cache", "--dry-cache"),
+    ]
+    parts.extend(flag for key, flag in flags if options.get(key))
+    if options.get("prefix") is not None:
+        parts.append(f"--prefix {options['prefix']}")
+    flags = [
+        ("lazy", "--lazy"),
+        ("ignore_lazy", "--ignore-lazy"),
+        ("no_report", "--no-report"),
+        ("no_dag", "--no-dag"),
+        ("map_only", "--map"),
+        ("hashes_only", "--hashes"),
+        ("paths_only", "--paths"),
+        ("print_params", "--print-params"),
+        ("no_color", "--no-color"),
+        ("quiet", "--quiet"),
+        ("all_loggers", "--all-loggers"),
+    ]
+    parts.extend(flag for key, flag in flags if options.get(key))
+    return " ".join(parts)
+
+
+def _distributed_rank_detected() -> bool:
+    return any(os.environ.get(var, "0") != "0" for var in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+def import_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
+    """Import ``<experiments_module_name>.<experiment_name>`` and check it has ``run()``."""
+    module_name = f"{config['experiments_module_name']}.{experiment_name}"
+    try:
+        spec = importlib.util.find_spec(module_name)
+    except (ModuleNotFoundError, ValueError):
+        spec = None
+    if spec is None:
+        raise ExperimentError(
+            f"experiment '{experiment_name}' not found: no module {module_name} (looked in "
+            f"{os.getcwd()}); `experiment ls` lists the experiments, and "
+            "curifactory_config.json sets experiments_module_name"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ExperimentError(
+            f"experiment '{experiment_name}' ({spec.origin}) failed to import: "
+            f"{type(exc).__name__}: {exc}; fix that file"
+        ) from exc
+    if not callable(getattr(module, "run", None)):
+        raise ExperimentError(
+            f"experiment '{experiment_name}' ({spec.origin}) has no run() function; define "
+            "`def run(param_sets, manager): ...`"
+        )
+    return module
+
+
+def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
+    experiment_name: str,
+    param_files: list[str] | None = None,
+    overwrite_override: bool | None = None,
+    cache_dir_override: str | None = None,
+    mngr: ArtifactManager | None = None,
+    log: bool = False,
+    log_debug: bool = False,
+    dry: bool = False,
+    dry_cache: bool = False,
+    store_full: bool = False,
+    log_errors: bool = False,
+    prefix: str | None = None,
+    build_docker: bool = False,
+    build_notebook: bool = False,
+    run_string: str | None = None,
+    stage_overwrites: list[str] | None = None,
+    param_set_names: list[str] | None = None,
+    param_set_indices: list[str] | None = None,
+    global_param_set_indices: list[str] | None = None,
+    parallel: int | None = None,
+    parallel_mode: bool = False,
+    parallel_lock: Any = None,
+    parallel_queue: Any = None,
+    run_num_override: int | None = None,
+    run_ts_override: datetime.datetime | None = None,
+    lazy: bool = False,
+    ignore_lazy: bool = False,
+    report: bool = True,
+    no_dag: bool = False,
+    map_only: bool = False,
+    hashes_only: bool = False,
+    paths_only: bool = False,
+    print_params: bool | str = False,
+    no_color: bool = False,
+    quiet: bool = False,
+    progress: bool = False,
+    plain: bool = False,
+    notes: str | None = None,
+    all_loggers: bool = False,
+) -> tuple[Any, ArtifactManager]:
+    """Run an experiment and return ``(results of run(), manager)``.
+
+    Errors in the parameter files or the selection raise (after the run is recorded with
+    status ``error``); errors while mapping or running stages are logged, leave
+    ``manager.status == "error"`` with ``manager.error`` set, and return ``(None, manager)``.
+    """
+    if map_only or hashes_only or print_params or paths_only:
+        dry = True
+    if hashes_only or print_params or paths_only:
+        quiet = True
+    if parallel is not None:
+        raise ExperimentError(
+            "--parallel is not available yet in curifactory_like (it arrives with the DAG "
+            "scheduler); run without it"
+        )
+    if run_string is None:
+        run_string = build_run_string(
+            experiment_name, **{k: v for k, v in locals().items() if k != "experiment_name"},
+            no_report=not report,
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    if _distributed_rank_detected():
+        parallel_mode = True
+        store_full = False
+    if build_docker or build_notebook:
+        raise ExperimentError(
+            "--build-docker and --build-notebook are not available in curifactory_like yet"
+        )
+
+    if mngr is None:
+        mngr = ArtifactManager(
+            experiment_name,
+            store_full=store_full,
+            dry=dry,
+            dry_cache=dry_cache,
+            prefix=prefix,
+            run_line=run_string,
+            parallel_lock=parallel_lock,
+            parallel_mode=parallel_mode,
+            lazy=lazy,
+            ignore_lazy=ignore_lazy,
+            status_override=None,
+            notes=notes,
+            disable_non_cf_loggers=not all_loggers,
+        )
+        mngr.parameter_files = list(param_files or [])
+        if run_num_override is not None:
+            mngr.experiment_run_number = run_num_override
+        if run_ts_override is not None:
+            mngr.run_timestamp = run_ts_override
+        if stage_overwrites is not None:
+            mngr.overwrite_stages = list(stage_overwrites)
+    if cache_dir_override is not None:
+        mngr.cache_path = cache_dir_override
+
+    if log:
+        log_path = None
+        if not dry:
+            log_path = os.path.join(str(mngr.logs_path), f"{mngr.get_reference_name()}.log")
+        utils.init_logging(
+            log_path,
+            logging.DEBUG if log_debug else logging.INFO,
+            log_errors,
+            include_process=parallel_mode,
+            quiet=quiet,
+            no_color=no_color,
+            plain=plain,
+            disable_non_cf_loggers=not all_loggers,
+        )
+    logger.info("Running experiment %s", experiment_name)
+    if mngr.git_commit_hash == "No git repository found":
+        logger.warning(
+            "No git repository found. It is strongly recommended to run experiments from a git "
+            "repository to aid reproducibility."
+        )
+    elif mngr.git_workdir_dirty:
+        logger.warning(
+            "Git working directory contains uncommited changes. Reproduction may not be exact."
+        )
+    if not param_files:
+        logger.info(
+            "No parameter files listed, assuming an implied experiment file get_params(), "
+            "inserting '%s'",
+            experiment_name,
+        )
+        param_files = [experiment_name]
+        mngr.parameter_files = list(param_files)
+
+    try:
+        final_param_sets, by_file = collect_parameter_sets(
+            param_files,
+            mngr.config,
+            names=param_set_names,
+            indices=parse_index_ranges(param_set_indices, "--indices"),
+            global_indices=parse_index_ranges(global_param_set_indices, "--global-indices"),
+            overwrite=bool(overwrite_override),
+        )
+    except Exception as exc:
+        _record_failure(mngr, exc)
+        raise
+    mngr.param_file_param_sets = by_file
+
+    if hashes_only:
+        hashes = {}
+        for param_set in final_param_sets:
+            hashes[param_set.hash] = param_set.name
+            print(param_set.hash, param_set.name)
+        return hashes, mngr
+    if print_params:
+        return _print_params(final_param_sets, print_params, mngr, log_debug), mngr
+
+    for param_set in final_param_sets:
+        mngr.register_param_set(param_set)
+    if not parallel_mode:
+        mngr.store()
+        logger.info("Experiment run reference name is '%s'", mngr.get_reference_name())
+    logger.info("Run command is '%s'", run_string)
+    if dry:
+        logger.info(
+            "NOTE - running in dry mode. This log will not be saved, and no new files will be "
+            "cached. (Existing caches will still be read.)"
+        )
+
+    experiment_module = import_experiment(experiment_name, mngr.config)
+    results: Any = None
+    try:
+        if not no_dag:
+            _map_experiment(experiment_module, final_param_sets, mngr)
+            if map_only:
+                logger.info("Map-only mode, skipping remainder of experiment.")
+                return mngr.map, mngr
+            if paths_only:
+                return _paths(mngr), mngr
+            if progress:
+                _start_progress(mngr)
+        results = experiment_module.run(final_param_sets, mngr)
+        if not mngr.error_thrown:
+            mngr.status = "complete"
+    except Exception as exc:
+        mngr.map_mode = False
+        results = None
+        logger.error("%s: %s", type(exc).__name__, exc)
+        logger.debug(traceback.format_exc())
+        if not mngr.error_thrown:
+            mngr.status = "error"
+            mngr.error = f"{type(exc).__name__} - {exc}"
+            mngr.error_exception = exc  # type: ignore[attr-defined]
+    finally:
+        if mngr.map_progress is not None:
+            mngr.map_progress.stop()
+    if not parallel_mode:
+        mngr.record_artifacts()
+        mngr.store()
+    mngr.map = None
+    return results, mngr
+
+
+def _record_failure(mngr: ArtifactManager, exc: BaseException) -> None:
+    """Mark a run that failed before any stage ran as ``error`` in the registry."""
+    mngr.status = "error"
+    mngr.error = f"{type(exc).__name__} - {exc}"
+    logger.error("%s", exc)
+    try:
+        if not mngr.parallel_mode:
+            mngr.store()
+    except Exception:  # the original error matters more than a registry problem
+        logger.debug("could not record the failed run", exc_info=True)
+
+
+def _map_experiment(module: Any, param_sets: list[Any], mngr: ArtifactManager) -> None:
+    logger.info("Pre-mapping stages and records")
+    mngr.map_mode = True
+    try:
+        module.run(param_sets, mngr)
+    finally:
+        mngr.map_mode = False
+    mngr.map_records()
+    assert mngr.map is not None
+    known = {stage for record in mngr.map.records for stage in record.stages}
+    unknown = [name for name in mngr.overwrite_stages if name not in known]
+    if unknown:
+        raise UnknownStageError(
+            f"--overwrite-stage {unknown[0]!r} names no stage of this experiment; its stages "
+            f"are: {', '.join(sorted(known))}"
+        )
+    logger.info("Stage map collected")
+
+
+def _paths(mngr: ArtifactManager) -> list[str]:
+    assert mngr.map is not None
+    paths: list[str] = []
+    for artifact in mngr.map.artifacts:
+        if artifact.cacher is None:
+            continue
+        for path in [*artifact.cacher.cache_paths, artifact.cacher.get_path("_metadata.json")]:
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def _start_progress(mngr: ArtifactManager) -> None:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    assert mngr.map is not None
+    progress = Progress(
+        TextColumn("{task.completed}/{task.total}"),
+        BarColumn(bar_width=30),
+        TextColumn("[progress.description]{task.description}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[name]}"),
+    )
+    record_tasks = {}
+    for index, record in enumerate(mngr.map.records):
+        name = record.params.name if record.params is not None else "None"
+        if record.is_aggregate:
+            name += " (aggregate)"
+        record_tasks[index] = progress.add_task(
+            f"Record {index}, params: {name}, hash: {record.get_hash()[:8]}",
+            total=len(record.stages),
+            name="",
+        )
+    progress.record_tasks = record_tasks  # type: ignore[attr-defined]
+    mngr.map_progress_overall_task_id = progress.add_task(
+        f"Total ({mngr.get_reference_name()})", total=len(mngr.map.records), name=""
+    )
+    mngr.map_progress = progress
+    progress.start()
+
+
+def _print_params(
+    param_sets: list[Any], which: bool | str, mngr: ArtifactManager, debug: bool
+) -> Any:
+    def show(param_set: Any) -> None:
+        shown = hashing.param_set_string_hash_representations(param_set)
+        if debug:
+            shown["_DRY_REPS"] = hashing.get_param_set_hash_values(param_set)
+        print(param_set.hash, param_set.name)
+        print(json.dumps(shown, indent=4, default=str))
+
+    if not isinstance(which, str):
+        for param_set in param_sets:
+            show(param_set)
+        return param_sets
+    for param_set in param_sets:
+        if param_set.name == which:
+            show(param_set)
+            return param_set
+    from .store import RunStore
+
+    with RunStore(str(mngr.manager_cache_path)) as store:
+        entry = store.get_param_set(which)
+    if entry is None:
+        from .errors import ParameterSelectionError
+
+        raise ParameterSelectionError(
+            f"parameter set name or hash starting with '{which}' not found in the selected "
+            "parameter files or the run registry"
+        )
+    print(entry["hash"], entry["name"])
+    print(json.dumps(entry["representation"], indent=4, default=str))
+    return entry["hash"], entry
+
+
+def regex_lister(module_name: str, regex: str, try_import: bool = True) -> list[str]:
+    """Names of modules under ``module_name`` with a line matching ``regex``, with docstrings."""
+    path = module_name.replace(".", "/")
+    if not os.path.exists(path):
+        print(f"\t[WARNING - path: '{path}' does not exist. Double check curifactory_config.json]")
+        return []
+    pattern = re.compile(regex)
+    names = []
+    for dirpath, _, filenames in os.walk(path):
+        for filename in filenames:
+            if not filename.endswith(".py"):
+                continue
+            full = os.path.join(dirpath, filename)
+            with open(full, encoding="utf-8") as infile:
+                text = infile.read()
+            if not any(pattern.search(line) for line in text.splitlines()):
+                continue
+            name = os.path.relpath(full[:-3], path).replace(os.sep, ".")
+            entry = name
+            if try_import:
+                try:
+                    importlib.import_module(f"{module_name}.{name}")
+                    comment = _opening_docstring(text)
+                    entry = f"{name} - {comment}" if comment else name
+                except Exception as exc:
+                    entry = f"{name} [ERROR - {exc}]"
+            names.append(entry)
+    return names
+
+
+def _opening_docstring(text: str) -> str:
+    import ast
+
+    try:
+        doc = ast.get_docstring(ast.parse(text))
+    except SyntaxError:
+        return ""
+    return doc.strip().splitlines()[0] if doc else ""
+
+
+def list_experiments() -> list[str]:
+    """Experiments (modules with ``def run(``) of the configured experiments module."""
+    config = utils.get_configuration()
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    return sorted(regex_lister(config["experiments_module_name"], r"^def run\(.*\)"))
+
+
+def list_params() -> list[str]:
+    """Parameter files (modules with ``def get_params(``) in the params and experiments modules."""
+    config = utils.get_configuration()
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    names = regex_lister(config["params_module_name"], r"^def get_params\(.*\)")
+    names.extend(regex_lister(config["experiments_module_name"], r"^def get_params\(.*\)"))
+    return sorted(names)

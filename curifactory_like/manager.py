@@ -1,0 +1,463 @@
+"""``ArtifactManager``: the public face of a run (curifactory's names and attributes).
+
+It owns the run's identity (reference name, run number, provenance), its paths and options,
+and the lists a run accumulates (records, artifacts, reportables). The work is delegated:
+stage calls to ``runtime.StageRuntime``, the DAG to ``dag``, the registry to ``store``,
+provenance to ``provenance``.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import sys
+from datetime import datetime
+from socket import gethostname
+from typing import Any
+
+from . import hashing, utils
+from .dag import DAG
+from .errors import CachePathError
+from .record import Record
+from .runtime import StageRuntime
+
+logger = logging.getLogger("curifactory_like.manager")
+
+
+class ArtifactManager:
+    """Records, options and metadata of one experiment run.
+
+    Args mirror curifactory's: ``experiment_name``, ``store_full``, ``dry`` (write nothing),
+    ``dry_cache`` (write no cache files), ``prefix`` (cache file prefix instead of the experiment
+    name), ``run_line``, ``parallel_lock``, ``parallel_mode``, ``lazy``, ``ignore_lazy``,
+    ``notes``, the paths (``manager_cache_path``, ``cache_path``, ``runs_path``, ``logs_path``,
+    ``notebooks_path``, ``reports_path``, ``report_css_path``; unset ones come from
+    ``curifactory_config.json``), ``status_override`` (``"LIVE"`` for notebooks and scripts),
+    ``suppress_live_log``, ``live_log_debug``, ``disable_non_cf_loggers``.
+    """
+
+    def __init__(
+        self,
+        experiment_name: str | None = None,
+        store_full: bool = False,
+        dry: bool = False,
+        dry_cache: bool = False,
+        prefix: str | None = None,
+        run_line: str = "",
+        parallel_lock: Any = None,
+        parallel_mode: bool = False,
+        lazy: bool = False,
+        ignore_lazy: bool = False,
+        notes: str | None = None,
+        manager_cache_path: str | None = None,
+        cache_path: str | None = None,
+        runs_path: str | None = None,
+        logs_path: str | None = None,
+        notebooks_path: str | None = None,
+        reports_path: str | None = None,
+        report_css_path: str | None = None,
+        status_override: str | None = "LIVE",
+        suppress_live_log: bool = False,
+        live_log_debug: bool = False,
+        disable_non_cf_loggers: bool = True,
+    ):
+        self.experiment_name = experiment_name
+        self.experiment_run_number = 0
+        self.run_timestamp = datetime.now()
+        self.current_stage_name = ""
+        self.stage_active = False
+        self.store_full = store_full
+        self.dry = dry
+        self.dry_cache = dry_cache
+        self.prefix = prefix
+        self.notes = notes
+        self.run_line = run_line
+        self.reproduction_line = ""
+        self.parallel_lock = parallel_lock
+        self.parallel_mode = parallel_mode
+        self.lazy = lazy
+        self.ignore_lazy = ignore_lazy
+        self.manager_cache_path = manager_cache_path
+        self.cache_path = cache_path
+        self.runs_path = runs_path
+        self.logs_path = logs_path
+        self.notebooks_path = notebooks_path
+        self.reports_path = reports_path
+        self.report_css_path = report_css_path
+        self.config: dict[str, Any] = {}
+        self.records: list[Record] = []
+        self.artifacts: list[Any] = []
+        self.mapped_artifacts: list[Any] = []
+        self.reportables: list[Any] = []
+        self.parameter_files: list[str] = []
+        self.param_file_param_sets: dict[str, list[tuple[str, str]]] = {}
+        self.overwrite_stages: list[str] = []
+        self.overwrite = False
+        self.map_mode = False
+        self.map: DAG | None = None
+        self.map_progress: Any = None
+        self.map_progress_overall_task_id: Any = None
+        self.status = "incomplete" if status_override is None else status_override
+        self.error: str | None = None
+        self.error_thrown = False
+        self.stored = False
+        self.run_info: dict[str, Any] | None = None
+        self.interactive = False
+        self.live_report_path_generated = False
+        self.live_report_paths: Any = None
+        self.git_commit_hash = ""
+        self.git_workdir_dirty = False
+        self.git_info: Any = None
+        self.pip_freeze = ""
+        self.conda_env = ""
+        self.os = ""
+        self.hostname = gethostname()
+        self.runtime = StageRuntime(self)
+        self._pending_param_sets: dict[str, Any] = {}
+        self._pending_combos: list[tuple[str, str, list[str]]] = []
+
+        self._load_config()
+        if not self.dry and not self.dry_cache:
+            os.makedirs(self.cache_path, exist_ok=True)
+        if not self.dry:
+            os.makedirs(self.reports_path, exist_ok=True)
+            os.makedirs(self.logs_path, exist_ok=True)
+        if self.status == "LIVE":
+            if hasattr(sys, "ps1") or "ipykernel" in sys.modules:
+                self.run_line = "(Interactive environment)"
+                self.interactive = True
+            else:
+                self.run_line = self.run_line or " ".join(sys.argv)
+        self._collect_git_provenance()
+        if not self.parallel_mode:
+            self.store()
+        if self.status == "LIVE" and not suppress_live_log and not self.parallel_mode:
+            log_path = None
+            if not self.dry:
+                log_path = os.path.join(self.logs_path, f"{self.get_reference_name()}.log")
+            utils.init_logging(
+                log_path,
+                logging.DEBUG if live_log_debug else logging.INFO,
+                disable_non_cf_loggers=disable_non_cf_loggers,
+            )
+
+    # ------------------------------------------------------------------ configuration
+
+    def _load_config(self) -> None:
+        """Fill unset paths from ``curifactory_config.json`` and select the hash mode."""
+        self.config = utils.get_configuration()
+        for key in (
+            "manager_cache_path",
+            "cache_path",
+            "runs_path",
+            "logs_path",
+            "notebooks_path",
+            "reports_path",
+            "report_css_path",
+        ):
+            if getattr(self, key) is None:
+                setattr(self, key, self.config.get(key))
+        hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
+
+    def _collect_git_provenance(self) -> None:
+        from . import provenance
+
+        self.git_info = provenance.git_info(os.getcwd())
+        self.git_commit_hash = self.git_info.commit or "No git repository found"
+        self.git_workdir_dirty = self.git_info.dirty
+
+    # ------------------------------------------------------------------ registry
+
+    def _run_store(self) -> Any:
+        from .store import RunStore
+
+        return RunStore(self.manager_cache_path)
+
+    def register_param_set(self, param_set: Any) -> None:
+        """Queue a parameter set for the run registry (written in one transaction)."""
+        if param_set.hash is not None:
+            self._pending_param_sets[param_set.hash] = param_set
+            if self.status == "LIVE" and self.stored and not self.map_mode:
+                self.flush_registry()
+
+    def register_combo_hash(self, record: Record, members: list[Record]) -> None:
+        """Queue an aggregate record's combo hash for the registry."""
+        active = record.params.hash if record.params is not None else "None"
+        hashes = sorted(r.params.hash if r.params is not None else "None" for r in members)
+        self._pending_combos.append((str(record.combo_hash), str(active), hashes))
+
+    def flush_registry(self) -> None:
+        """Write queued parameter sets and combo hashes to the registry."""
+        if self.dry or self.parallel_mode or not (self._pending_param_sets or self._pending_combos):
+            return
+        entries = [
+            hashing.registry_entry(p, h) for h, p in self._pending_param_sets.items()
+        ]
+        with self._run_store() as store:
+            store.register_param_sets(entries)
+            for combo, active, members in self._pending_combos:
+                store.register_combo_hash(combo, active, members)
+        self._pending_param_sets.clear()
+        self._pending_combos.clear()
+
+    def _run_info_fields(self) -> dict[str, Any]:
+        git = self.git_info
+        return {
+            "commit": self.git_commit_hash,
+            "workdir_dirty": self.git_workdir_dirty,
+            "branch": getattr(git, "branch", None),
+            "param_files": self.parameter_files,
+            "params": self.param_file_param_sets,
+            "full_store": self.store_full,
+            "cli": self.run_line,
+            "hostname": self.hostname,
+            "notes": self.notes,
+            "prefix": self.prefix,
+        }
+
+    def store(self) -> None:
+        """Create (first call) or update this run's row in the SQLite run registry."""
+        if self.dry:
+            return
+        if self.store_full:
+            from . import provenance
+
+            self.reproduction_line = provenance.reproduction_line(
+                self.run_line, self.get_run_output_path()
+            )
+        fields = self._run_info_fields()
+        if self.reproduction_line:
+            fields["reproduce"] = self.reproduction_line
+        with self._run_store() as store:
+            if not self.stored:
+                self.run_info = store.start_run(
+                    str(self.experiment_name), self.run_timestamp, fields
+                )
+                self.experiment_run_number = int(self.run_info["run_number"])
+                self.stored = True
+            else:
+                if self.status == "error":
+                    fields["error"] = self.error
+                fields["status"] = self.status
+                self.run_info = store.update_run(self.get_reference_name(), **fields)
+        self.flush_registry()
+        if self.store_full and self.run_info is not None:
+            import json
+
+            with open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
+                json.dump(self.run_info, out, indent=4, default=str)
+
+    def record_artifacts(self) -> None:
+        """Write this run's artifacts (path, size, checksum, computed/loaded/skipped) to the registry."""
+        if self.dry or self.parallel_mode or not self.stored:
+            return
+        rows = []
+        for artifact in self.artifacts:
+            path = getattr(artifact, "file", None)
+            if not path or path == "no file":
+                continue
+            metadata = artifact.metadata or {}
+            rows.append(
+                {
+                    "path": path,
+                    "record_hash": artifact.init_record.get_hash(),
+                    "stage": metadata.get("stage") or "",
+                    "name": str(artifact.name),
+                    "size": metadata.get("artifact_size"),
+                    "checksum": metadata.get("artifact_checksum"),
+                    "action": getattr(artifact, "action", "loaded"),
+                }
+            )
+        if rows:
+            with self._run_store() as store:
+                store.record_artifacts(self.get_reference_name(), rows)
+
+    def artifact_run_info(self) -> dict[str, Any]:
+        """The compact run block stored in each artifact's sidecar (not the whole param list)."""
+        return {
+            "reference": self.get_reference_name(),
+            "experiment_name": self.experiment_name,
+            "run_number": self.experiment_run_number,
+            "timestamp": self.get_str_timestamp(),
+            "commit": self.git_commit_hash,
+            "workdir_dirty": self.git_workdir_dirty,
+            "hostname": self.hostname,
+        }
+
+    def write_run_env_output(self) -> None:
+        """Write environment metadata into the --store-full run folder."""
+        from . import provenance
+
+        self.pip_freeze = provenance.pip_freeze()
+        self.conda_env = provenance.conda_environment() or ""
+        info = provenance.platform_info()
+        self.os = f"{info.get('platform', '')} (python {info.get('python_version', '')})"
+        with open(self.get_run_output_path("requirements.txt"), "w", encoding="utf-8") as out:
+            out.write(self.pip_freeze)
+        if self.conda_env:
+            with open(self.get_run_output_path("environment.yml"), "w", encoding="utf-8") as out:
+                out.write(self.conda_env)
+        with open(self.get_run_output_path("environment_meta.txt"), "w", encoding="utf-8") as out:
+            out.write(self.os)
+
+    # ------------------------------------------------------------------ mapping
+
+    def map_records(self) -> None:
+        """Turn the records and artifacts of the map pass into ``self.map`` and plan it."""
+        self.map = DAG()
+        index_of = {id(record): i for i, record in enumerate(self.records)}
+        for record in self.records:
+            mapped = Record(self, record.params, hide=True)
+            mapped.stages = record.stages
+            mapped.stage_inputs = record.stage_inputs
+            mapped.stage_outputs = record.stage_outputs
+            mapped.stage_suppress_missing = record.stage_suppress_missing
+            mapped.stage_kwargs_keys = record.stage_kwargs_keys
+            mapped.stage_inputs_names = record.stage_inputs_names
+            mapped.is_aggregate = record.is_aggregate
+            mapped.combo_hash = record.combo_hash
+            mapped.state_artifact_reps = copy.deepcopy(record.state_artifact_reps)
+            self.map.records.append(mapped)
+        for record, mapped in zip(self.records, self.map.records, strict=True):
+            mapped.input_records = [
+                self.map.records[index_of[id(r)]] for r in record.input_records if id(r) in index_of
+            ]
+        self.map.artifacts.extend(self.artifacts)
+        self.mapped_artifacts = list(self.artifacts)
+        self.records.clear()
+        self.artifacts.clear()
+        self.map.analyze()
+
+    def update_map_progress(self, record: Record, update_type: str = "") -> None:
+        """Advance the rich progress bar of ``record`` (``--progress``)."""
+        if self.map_progress is None or self.map_mode or self.map is None:
+            return
+        task_id = getattr(self.map_progress, "record_tasks", {}).get(record.get_record_index())
+        if task_id is None:
+            return
+        if update_type == "start":
+            self.map_progress.update(task_id, visible=True, name=f"Stage {record.stages[-1]}")
+        elif update_type == "continue":
+            self.map_progress.update(task_id, advance=1, name="")
+            task = next(t for t in self.map_progress.tasks if t.id == task_id)
+            if task.completed >= (task.total or 0):
+                self.map_progress.update(self.map_progress_overall_task_id, advance=1)
+
+    # ------------------------------------------------------------------ reportables
+
+    def get_all_param_sets(self) -> list[Any]:
+        """The distinct parameter sets of the manager's records."""
+        seen: set[str] = set()
+        result = []
+        for record in self.records:
+            if record.params is not None and record.params.hash not in seen:
+                seen.add(record.params.hash)
+                result.append(record.params)
+        return result
+
+    def get_grouped_reportables(self) -> dict[str, list[Any]]:
+        """Reportables by group name (ungrouped ones left out)."""
+        groups: dict[str, list[Any]] = {}
+        for reportable in self.reportables:
+            if getattr(reportable, "group", None) is not None:
+                groups.setdefault(reportable.group, []).append(reportable)
+        return groups
+
+    def get_ungrouped_reportables(self) -> list[Any]:
+        """Reportables without a group."""
+        return [r for r in self.reportables if getattr(r, "group", None) is None]
+
+    def get_reportable_groups(self) -> list[str]:
+        """The group names in first-seen order."""
+        return list(self.get_grouped_reportables())
+
+    def store_reportables(self, context: Any) -> None:
+        """Persist the reportables a stage call produced so a cached rerun shows them again."""
+        from .reporting.persistence import save_stage_reportables
+
+        save_stage_reportables(self, context.record, context.name)
+
+    def restore_cached_reportables(self, context: Any) -> None:
+        """Re-add the reportables a skipped or loaded stage produced when it last ran."""
+        from .reporting.persistence import load_stage_reportables
+
+        load_stage_reportables(self, context.record, context.name)
+
+    # ------------------------------------------------------------------ naming and paths
+
+    def _get_name(self) -> str:
+        return str(self.prefix if self.prefix is not None else self.experiment_name)
+
+    def get_str_timestamp(self) -> str:
+        """The run timestamp as used in reference names."""
+        return self.run_timestamp.strftime(utils.TIMESTAMP_FORMAT)
+
+    def get_reference_name(self) -> str:
+        """``<experiment>_<run number>_<timestamp>``."""
+        return f"{self.experiment_name}_{self.experiment_run_number}_{self.get_str_timestamp()}"
+
+    def get_artifact_filename(
+        self,
+        obj_name: str,
+        record: Record,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+    ) -> str:
+        """``[prefix]_[hash]_[stage]_[obj_name]`` for a record."""
+        prefix = self._get_name() if prefix is None else prefix
+        stage_name = self.current_stage_name if stage_name is None else stage_name
+        return f"{prefix}_{record.get_hash()}_{stage_name}_{obj_name}"
+
+    def get_artifact_path(
+        self,
+        obj_name: str,
+        record: Record,
+        subdir: str | None = None,
+        prefix: str | None = None,
+        stage_name: str | None = None,
+        store: bool = False,
+    ) -> str:
+        """The full path of an artifact in the cache (or, with ``store``, the run folder)."""
+        filename = self.get_artifact_filename(obj_name, record, prefix, stage_name)
+        base_path = (
+            os.path.join(self.get_run_output_path(), "artifacts") if store else str(self.cache_path)
+        )
+        directory = os.path.join(base_path, subdir) if subdir is not None else base_path
+        path = os.path.join(directory, filename)
+        _ensure_inside(base_path, path, obj_name, subdir, prefix)
+        os.makedirs(directory, exist_ok=True)
+        return path
+
+    def get_run_output_path(self, obj_name: str | None = None) -> str:
+        """The --store-full folder of this run (created), or a path inside it."""
+        output_path = os.path.join(str(self.runs_path), self.get_reference_name())
+        target = output_path if obj_name is None else os.path.join(output_path, obj_name)
+        os.makedirs(os.path.dirname(target) if obj_name is not None else target, exist_ok=True)
+        return target
+
+    def lock(self) -> None:
+        """Acquire the parallel lock, if one was given (curifactory compatibility)."""
+        if self.parallel_lock is not None:
+            self.parallel_lock.acquire()
+
+    def unlock(self) -> None:
+        """Release the parallel lock, if one was given."""
+        if self.parallel_lock is not None:
+            self.parallel_lock.release()
+
+    def __repr__(self) -> str:
+        return f"ArtifactManager({self.get_reference_name()!r}, status={self.status!r})"
+
+
+def _ensure_inside(
+    base_path: str, path: str, obj_name: str, subdir: str | None, prefix: str | None
+) -> None:
+    """Refuse artifact names, prefixes and subdirs that would leave the cache directory."""
+    base = os.path.normpath(os.path.abspath(base_path))
+    target = os.path.normpath(os.path.abspath(path))
+    if os.path.commonpath([base, target]) != base or target == base:
+        raise CachePathError(
+            f"artifact path {path!r} (name {obj_name!r}, subdir {subdir!r}, prefix {prefix!r}) "
+            f"escapes the cache directory {base_path!r}; use names without '..' or absolute paths"
+        )

@@ -1,0 +1,222 @@
+"""Where a run came from: git state, installed packages, conda environment, host, and how to rerun.
+
+Unlike curifactory, nothing here is stored one character short: the commit is the full 40-char
+hash, ``pip_freeze`` keeps its last line whole, and the uncommitted ``git diff`` is captured.
+Collecting provenance never fails a run: :func:`git_info` answers "no repository" rather than
+raising, and :func:`conda_environment` answers None.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import platform
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from .errors import CurifactoryWarning
+
+__all__ = [
+    "GitInfo",
+    "conda_environment",
+    "git_info",
+    "pip_freeze",
+    "platform_info",
+    "reproduction_line",
+    "run_line",
+]
+
+CONDA_TIMEOUT_SECONDS = 120.0
+"""How long ``conda env export`` may take before it is abandoned."""
+
+_DROPPED_FLAGS = frozenset({"--overwrite", "--store-full", "--dry-cache"})
+_DROPPED_OPTIONS = frozenset({"--cache"})  # flags whose value is the next token
+
+
+@dataclass(frozen=True)
+class GitInfo:
+    """The state of the git working tree a run started from."""
+
+    commit: str | None  # full 40-char hexsha; None outside a repository or before the first commit
+    dirty: bool  # unstaged or staged changes, or untracked (not ignored) files
+    branch: str | None  # None when HEAD is detached or there is no repository
+    diff: str  # ``git diff HEAD``: staged and unstaged changes to tracked files ("" if none)
+    untracked: tuple[str, ...]  # untracked, not ignored files, relative to ``root``
+    root: str | None  # the working tree root
+
+
+NO_GIT = GitInfo(commit=None, dirty=False, branch=None, diff="", untracked=(), root=None)
+"""The :class:`GitInfo` of a directory that is not in a git repository."""
+
+
+def git_info(path: str | os.PathLike[str] = ".") -> GitInfo:
+    """Describe the git repository containing ``path`` (searching parent directories).
+
+    Never raises: without a repository, or without gitpython or the git executable, it returns
+    :data:`NO_GIT`; an unexpected git failure also warns with :class:`CurifactoryWarning`.
+    """
+    try:
+        import git  # gitpython; raises ImportError when the git executable is missing
+    except ImportError:
+        return NO_GIT
+    try:
+        repo = git.Repo(os.fspath(path), search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return NO_GIT
+    except Exception as exc:  # provenance must never fail a run
+        _warn_git(path, exc)
+        return NO_GIT
+    with repo:
+        try:
+            return _describe(repo)
+        except Exception as exc:  # e.g. git refusing a repository it distrusts
+            _warn_git(path, exc)
+            return NO_GIT
+
+
+def _describe(repo: Any) -> GitInfo:
+    """Build the :class:`GitInfo` of an open gitpython ``Repo``."""
+    if repo.bare or repo.working_tree_dir is None:
+        return NO_GIT
+    has_commit = repo.head.is_valid()
+    untracked = tuple(repo.untracked_files)
+    diff = ""
+    if has_commit:
+        diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", strip_newline_in_stdout=False)
+    dirty = bool(diff) or bool(untracked) or repo.is_dirty(index=True, working_tree=True)
+    return GitInfo(
+        commit=repo.head.commit.hexsha if has_commit else None,
+        dirty=dirty,
+        branch=None if repo.head.is_detached else repo.active_branch.name,
+        diff=diff,
+        untracked=untracked,
+        root=str(repo.working_tree_dir),
+    )
+
+
+def _warn_git(path: str | os.PathLike[str], exc: Exception) -> None:
+    """Warn that the git state of ``path`` could not be read."""
+    warnings.warn(
+        f"could not read the git state of {os.fspath(path)!r} ({type(exc).__name__}: {exc}); "
+        "the run is recorded without a commit. Check `git status` works in that directory.",
+        CurifactoryWarning,
+        stacklevel=3,
+    )
+
+
+def pip_freeze() -> str:
+    """Return ``name==version`` for every installed distribution, one per line, sorted.
+
+    Read from package metadata (no ``pip`` subprocess); the first distribution of a name on
+    ``sys.path`` wins, as for imports. The text ends with a newline and is never truncated.
+    """
+    found: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name, version = dist.metadata["Name"], dist.version
+        if not name or not version:  # broken metadata: nothing to pin
+            continue
+        key = name.lower().replace("_", "-").replace(".", "-")
+        found.setdefault(key, f"{name}=={version}")
+    lines = sorted(found.values(), key=str.lower)
+    return "".join(line + "\n" for line in lines)
+
+
+def conda_environment() -> str | None:
+    """Return ``conda env export --from-history`` for the active conda environment, else None.
+
+    None when ``CONDA_PREFIX`` is unset, no ``conda``/``mamba`` executable is on ``PATH``, or the
+    export fails or takes longer than :data:`CONDA_TIMEOUT_SECONDS`.
+    """
+    if not os.environ.get("CONDA_PREFIX"):
+        return None
+    exe = shutil.which("conda") or shutil.which("mamba")
+    if exe is None:
+        return None
+    try:
+        result = subprocess.run(
+            [exe, "env", "export", "--from-history"],
+            capture_output=True,
+            text=True,
+            timeout=CONDA_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def platform_info() -> dict[str, str]:
+    """Return the interpreter, operating system, machine, host and user running this process."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (e.g. a container uid without passwd entry)
+        user = os.environ.get("USER") or os.environ.get("USERNAME") or "unknown"
+    return {
+        "python_version": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "hostname": socket.gethostname(),
+        "user": user,
+        "executable": sys.executable,
+    }
+
+
+def run_line(argv: Sequence[str] | None = None, program: str = "experiment") -> str:
+    """Return the command line that started this run, quoted so a shell can replay it."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return shlex.join([program, *args])
+
+
+def reproduction_line(run_line: str, run_folder: str) -> str:
+    """Return the command that reruns a ``--store-full`` run from its own folder.
+
+    The ``--overwrite`` and ``--store-full`` tokens are dropped (whole tokens only, so
+    ``--overwrite-stage X`` stays), as is any earlier ``--cache X``/``--dry-cache``, and
+    ``--cache <run_folder>/artifacts --dry-cache`` is appended. Quoting is kept as written.
+    """
+    kept: list[str] = []
+    tokens = iter(_split_raw(run_line))
+    for token in tokens:
+        if token in _DROPPED_FLAGS:
+            continue
+        if token in _DROPPED_OPTIONS:
+            next(tokens, None)
+            continue
+        if token.split("=", 1)[0] in _DROPPED_OPTIONS:
+            continue
+        kept.append(token)
+    kept += ["--cache", shlex.quote(f"{run_folder}/artifacts"), "--dry-cache"]
+    return " ".join(kept)
+
+
+def _split_raw(line: str) -> list[str]:
+    """Split a shell line at unquoted whitespace, keeping each token's quotes and escapes."""
+    tokens: list[str] = []
+    current: list[str] = []
+    quote: str | None = None
+    chars = iter(line)
+    for char in chars:
+        if quote is None and char.isspace():
+            if current:
+                tokens.append("".join(current))
+                current = []
+            continue
+        current.append(char)
+        if char == "\\" and quote != "'":
+            current.append(next(chars, ""))
+        elif quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+    if current:
+        tokens.append("".join(current))
+    return tokens

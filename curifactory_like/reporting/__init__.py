@@ -1,0 +1,32 @@
+"""Reportables: the pieces of a run report, with curifactory's names and conventions.
+
+``Reportable`` is the base class (subclass it, implement ``html()`` and, if it writes files,
+``render()``); the built-ins cover HTML, JSON, DataFrames, LaTeX tables, matplotlib figures,
+line plots and image files. ``render_reportable`` and ``prepare_report_path`` render one
+reportable into a report folder.
+"""
+
+from curifactory_like.reporting.builtin import (
+    DFReporter,
+    FigureReporter,
+    HTMLReporter,
+    ImageReporter,
+    JsonReporter,
+    LatexTableReporter,
+    LinePlotReporter,
+)
+from curifactory_like.reporting.render import prepare_report_path, render_reportable
+from curifactory_like.reporting.reportable import Reportable
+
+__all__ = [
+    "DFReporter",
+    "FigureReporter",
+    "HTMLReporter",
+    "ImageReporter",
+    "JsonReporter",
+    "LatexTableReporter",
+    "LinePlotReporter",
+    "Reportable",
+    "prepare_report_path",
+    "render_reportable",
+]

@@ -1,0 +1,464 @@
+"""The stage runtime: what happens when a decorated stage is called with a record.
+
+Three situations, chosen by the manager's state:
+
+* **map** (``manager.map_mode``): nothing runs; the call, its inputs and its outputs (with their
+  cache status) are recorded for the DAG.
+* **planned** (``manager.map`` holds an analysed DAG): the call follows its ``Decision``:
+  skip (outputs left on disk behind lazy handles), load, or compute.
+* **live** (no map, e.g. a notebook or a script): the call checks the cache and loads or
+  computes, as curifactory does.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from . import utils
+from .caching.builtin import PickleCacher
+from .caching.lazy import Lazy
+from .errors import (
+    CacheIntegrityWarning,
+    CacheWriteError,
+    ExecutingWithSkippedInputError,
+    InputSignatureError,
+    MissingInputError,
+    OutputSignatureError,
+)
+from .plan import Action, Decision
+from .record import ArtifactRepresentation, CachedValue, MapArtifactRepresentation, SkippedOutput
+from .stage import StageDefinition, _missing_signature_inputs
+
+logger = logging.getLogger("curifactory_like.runtime")
+
+
+@dataclass
+class CallContext:
+    """One call of a stage on one record, prepared for mapping, loading or computing."""
+
+    definition: StageDefinition
+    record: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    records: list[Any] | None
+    outputs: list[Any]
+    cachers: list[Any] | None
+    function_inputs: dict[str, Any]
+    position: int
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+class StageRuntime:
+    """Interprets stage calls for one ArtifactManager."""
+
+    def __init__(self, manager: Any):
+        self.manager = manager
+        self.written_this_run: set[str] = set()
+        """Cache paths written during this run (identical calls are computed once)."""
+        self.timings: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ entry point
+
+    def call_stage(
+        self,
+        definition: StageDefinition,
+        record: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        records: list[Any] | None,
+    ) -> Any:
+        manager = self.manager
+        name = definition.name
+        utils.set_logging_prefix(f"[{record.params.name}] " if record.params is not None else "")
+        if manager.map_mode:
+            logger.debug("Mapping stage %s", name)
+        else:
+            logger.info("-----")
+            logger.info("Stage %s%s", "(aggregate) " if definition.is_aggregate else "", name)
+        if manager.stage_active:
+            logger.warning(
+                "Stage '%s' executed while another stage ('%s') was already running. Directly "
+                "executing a stage from another stage is not advised.",
+                name,
+                manager.current_stage_name,
+            )
+        definition.raise_declaration_problems()
+        context = self._prepare(definition, record, args, kwargs, records)
+        try:
+            if manager.map_mode:
+                self._map(context)
+                return record
+            decision = self._decide(context)
+            if decision.action is Action.SKIP:
+                self._skip(context)
+            elif decision.forced and not self._written_earlier_this_run(context):
+                self._compute(context)
+            elif not self._load(context):
+                self._compute(context)
+            return record
+        finally:
+            manager.stage_active = False
+            record.stage_cachers = None
+            utils.set_logging_prefix("")
+            manager.update_map_progress(record, "continue")
+
+    # ------------------------------------------------------------------ preparation
+
+    def _prepare(
+        self,
+        definition: StageDefinition,
+        record: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        records: list[Any] | None,
+    ) -> CallContext:
+        manager = self.manager
+        name = definition.name
+        outputs: list[Any] = list(definition.outputs)
+        cachers = [copy.deepcopy(c) for c in definition.cachers] if definition.cachers else None
+        if definition.cachers is not None and cachers is None:
+            cachers = []
+        if not manager.lazy and not manager.ignore_lazy and cachers is None and any(
+            isinstance(o, Lazy) for o in outputs
+        ):
+            raise OutputSignatureError(
+                f"Stage outputs for '{name}' contain Lazy objects but do not have cachers "
+                "specified. Please provide cachers for this stage."
+            )
+        if manager.lazy:
+            if cachers is None and outputs:
+                logger.warning(
+                    "Stage %s does not have cachers specified, a --lazy run will force caching "
+                    "by applying PickleCachers to anything with none specified, but this can "
+                    "potentially cause errors.",
+                    name,
+                )
+                cachers = [PickleCacher for _ in outputs]
+            outputs = [o if isinstance(o, Lazy) else Lazy(o) for o in outputs]
+        elif manager.ignore_lazy:
+            outputs = [o.name if isinstance(o, Lazy) else o for o in outputs]
+
+        if definition.is_aggregate:
+            if records is None:
+                records = [r for r in manager.records if r is not record]
+            record.input_records = records
+            record.set_aggregate(records)
+        manager.current_stage_name = name
+        manager.stage_active = True
+        record.stages.append(name)
+        record.stage_outputs.append([])
+        record.stage_inputs.append([])
+        record.stage_suppress_missing.append(definition.suppress_missing_inputs)
+        record.stage_kwargs_keys.append(list(kwargs.keys()))
+        record.stage_inputs_names.append(list(definition.inputs))
+        manager.update_map_progress(record, "start")
+
+        function_inputs = (
+            self._aggregate_inputs(definition, record, records or [])
+            if definition.is_aggregate
+            else self._record_inputs(definition, record, kwargs)
+        )
+        function_inputs.update(kwargs)
+        missing, no_defaults = _missing_signature_inputs(
+            definition.function, definition.inputs, function_inputs
+        )
+        if missing:
+            names = ",".join(f'"{m}"' for m in missing)
+            raise InputSignatureError(
+                f"Signature for stage {name} does not match stage input list. The stage "
+                f"function is missing '{names}'"
+            )
+        if definition.suppress_missing_inputs and no_defaults:
+            names = ",".join(f'"{m}"' for m in no_defaults)
+            raise InputSignatureError(
+                f"Stage {name} is marked to suppress missing inputs but has no defaults in the "
+                f"signature for inputs {names}; give them default values"
+            )
+        if cachers is not None:
+            for index, cacher in enumerate(cachers):
+                if isinstance(cacher, type):
+                    cacher = cacher()
+                    cachers[index] = cacher
+                cacher.stage = name
+                output_name = str(outputs[index])
+                if not definition.is_aggregate or (
+                    cacher.name is None and cacher.path_override is None
+                ):
+                    cacher.name = output_name
+                cacher.set_record(record)
+        record.stage_cachers = cachers
+        return CallContext(
+            definition=definition,
+            record=record,
+            args=args,
+            kwargs=kwargs,
+            records=records,
+            outputs=outputs,
+            cachers=cachers,
+            function_inputs=function_inputs,
+            position=len(record.stages) - 1,
+        )
+
+    def _record_inputs(
+        self, definition: StageDefinition, record: Any, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        manager = self.manager
+        inputs: dict[str, Any] = {}
+        for input_name in definition.inputs:
+            record.stage_inputs[-1].append(record.state_artifact_reps.get(input_name, -1))
+            if input_name in record.state:
+                inputs[input_name] = record.state.raw(input_name)
+            elif manager.map_mode:
+                continue
+            elif definition.suppress_missing_inputs:
+                logger.warning(
+                    "Suppressed missing inputs, will expect function signature default value "
+                    "for '%s' or a direct argument pass on the stage function call...",
+                    input_name,
+                )
+            elif input_name not in kwargs:
+                raise MissingInputError(
+                    f"Stage '{definition.name}' input '{input_name}' not found in record state "
+                    "and not passed to function call. Run a stage that outputs it first, pass "
+                    f"{input_name}=... to the call, or set 'suppress_missing_inputs=True' on the "
+                    "stage and give a default value in the function signature if this should run "
+                    "anyway."
+                )
+        return inputs
+
+    def _aggregate_inputs(
+        self, definition: StageDefinition, record: Any, records: list[Any]
+    ) -> dict[str, Any]:
+        inputs: dict[str, Any] = {}
+        for input_name in definition.inputs:
+            per_record: dict[Any, Any] = {}
+            for prev_record in records:
+                if input_name not in prev_record.state_artifact_reps:
+                    if not self.manager.map_mode:
+                        logger.warning(
+                            "Artifact '%s' not found in %s",
+                            input_name,
+                            prev_record.get_reference_name(),
+                        )
+                else:
+                    record.stage_inputs[-1].append(prev_record.state_artifact_reps[input_name])
+                if input_name in prev_record.state:
+                    per_record[prev_record] = prev_record.state.raw(input_name)
+            inputs[input_name] = per_record
+        return inputs
+
+    # ------------------------------------------------------------------ map
+
+    def _map(self, context: CallContext) -> None:
+        record = context.record
+        for index, output in enumerate(context.outputs):
+            cacher = context.cachers[index] if context.cachers is not None else None
+            cached, metadata, problem, path = False, None, None, None
+            if cacher is not None:
+                path = cacher.get_path()
+                if cacher.check():
+                    problem = cacher.integrity_problem(full=False)
+                    cached = problem is None
+                    if cached:
+                        metadata = cacher.load_metadata()
+                    else:
+                        problem = f"cached artifact corrupted: {problem}"
+            artifact = MapArtifactRepresentation(
+                record.get_record_index(), context.name, str(output), cached, metadata, cacher
+            )
+            artifact.path = path  # type: ignore[attr-defined]
+            artifact.problem = problem  # type: ignore[attr-defined]
+            self._register_artifact(record, output, artifact)
+
+    def _register_artifact(self, record: Any, output: Any, artifact: Any) -> None:
+        artifacts = self.manager.artifacts
+        record.stage_outputs[-1].append(len(artifacts))
+        record.state_artifact_reps[str(output)] = len(artifacts)
+        artifacts.append(artifact)
+
+    # ------------------------------------------------------------------ decide
+
+    def _decide(self, context: CallContext) -> Decision:
+        manager = self.manager
+        dag = getattr(manager, "map", None)
+        if dag is not None and dag.plan is not None:
+            decision = dag.plan.decision_for(context.record.get_record_index(), context.position)
+            if decision is not None:
+                logger.debug("Planned %s: %s", decision.action.value, decision.reason)
+                return decision
+            logger.warning(
+                "Stage %s of %s was not seen when the experiment was mapped (does run() behave "
+                "differently on its second call?); checking the cache directly",
+                context.name,
+                context.record.get_reference_name(),
+            )
+        if context.cachers is None:
+            return Decision(Action.COMPUTE, "no cacher")
+        if context.name in manager.overwrite_stages or manager.overwrite:
+            return Decision(Action.OVERWRITE, "overwrite requested", forced=True)
+        return Decision(Action.COMPUTE, "check cache")
+
+    def _written_earlier_this_run(self, context: CallContext) -> bool:
+        if not context.cachers or not self.written_this_run:
+            return False
+        return all(cacher.get_path() in self.written_this_run for cacher in context.cachers)
+
+    # ------------------------------------------------------------------ skip / load
+
+    def _skip(self, context: CallContext) -> None:
+        """Leave outputs on disk: lazy handles for cached ones, SkippedOutput for the rest."""
+        record = context.record
+        logger.debug("DAG-indicated stage skip '%s'.", context.name)
+        for index, output in enumerate(context.outputs):
+            cacher = context.cachers[index] if context.cachers is not None else None
+            value: Any = None
+            metadata = None
+            if cacher is not None and cacher.check():
+                metadata = cacher.load_metadata()
+                handle = output if isinstance(output, Lazy) else CachedValue(str(output))
+                value = handle.bind(cacher)
+            artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
+            if value is not None:
+                artifact.file = cacher.get_path()
+            else:
+                value = SkippedOutput(record, context.name, artifact)
+            self._register_artifact(record, output, artifact)
+            record.state[str(output)] = value
+        self.manager.restore_cached_reportables(context)
+        record.store_tracked_paths()
+
+    def _load(self, context: CallContext) -> bool:
+        """Load every cached output into state; ``False`` if any is unusable (then compute)."""
+        record = context.record
+        cachers = context.cachers
+        if not cachers:
+            return False
+        for cacher in cachers:
+            problem = cacher.integrity_problem(full=True) if cacher.check() else "missing"
+            if problem is not None:
+                if problem != "missing":
+                    warnings.warn(
+                        f"stage '{context.name}': cached artifact {cacher.get_path()} failed its "
+                        f"integrity check ({problem}); recomputing it",
+                        CacheIntegrityWarning,
+                        stacklevel=4,
+                    )
+                return False
+        values = []
+        for output, cacher in zip(context.outputs, cachers, strict=True):
+            cacher.load_metadata()
+            value = output.bind(cacher) if isinstance(output, Lazy) else cacher.load()
+            values.append(value)
+            record.state[str(output)] = value
+            artifact = ArtifactRepresentation(
+                record, output, value, metadata=cacher.metadata, cacher=cacher
+            )
+            artifact.file = cacher.get_path()
+            self._register_artifact(record, output, artifact)
+        record.output = values[0] if len(values) == 1 else tuple(values)
+        logger.info("Stage %s loaded from cache", context.name)
+        self.manager.restore_cached_reportables(context)
+        record.store_tracked_paths()
+        return True
+
+    # ------------------------------------------------------------------ compute
+
+    def _resolve_inputs(self, context: CallContext) -> dict[str, Any]:
+        def resolve(input_name: str, value: Any) -> Any:
+            if isinstance(value, SkippedOutput):
+                raise ExecutingWithSkippedInputError(
+                    f"Stage '{context.name}' needs input '{input_name}', but the stage that makes "
+                    f"it ('{value.stage_name}') was skipped and it is not cached. Run with "
+                    "--no-dag, or give that stage a cacher."
+                )
+            if isinstance(value, Lazy) and value.resolve:
+                logger.debug("Resolving lazy load object '%s'", input_name)
+                return value.load()
+            return value
+
+        resolved: dict[str, Any] = {}
+        for input_name, value in context.function_inputs.items():
+            if context.definition.is_aggregate and input_name in context.definition.inputs:
+                resolved[input_name] = {r: resolve(input_name, v) for r, v in value.items()}
+            else:
+                resolved[input_name] = resolve(input_name, value)
+        return resolved
+
+    def _compute(self, context: CallContext) -> None:
+        record = context.record
+        manager = self.manager
+        inputs = self._resolve_inputs(context)
+        logger.info("Stage %s executing...", context.name)
+        started = time.perf_counter()
+        if context.definition.is_aggregate:
+            returned = context.definition.function(record, context.records, **inputs)
+        else:
+            returned = context.definition.function(record, *context.args, **inputs)
+        elapsed = time.perf_counter() - started
+        del inputs
+        self.timings.append({"record": record.get_record_index(), "stage": context.name,
+                             "seconds": elapsed})
+        self._store_outputs(context, returned)
+        manager.store_reportables(context)
+        record.store_tracked_paths()
+        logger.info("Stage %s complete", context.name)
+
+    def _store_outputs(self, context: CallContext, returned: Any) -> None:
+        record = context.record
+        manager = self.manager
+        outputs = context.outputs
+        if not outputs:
+            record.output = returned
+            return
+        values = returned if isinstance(returned, tuple) else (returned,)
+        if len(values) != len(outputs):
+            raise OutputSignatureError(
+                f"Returned values from '{context.name}' do not match expected stage outputs. "
+                f"The function should return values for {outputs} (it returned "
+                f"{len(values)} value{'s' if len(values) != 1 else ''}); return one value per "
+                "output, as a tuple when there are several"
+            )
+        writing = context.cachers is not None and not manager.dry and not manager.dry_cache
+        if context.cachers is not None:
+            logger.info("Stage %s caching outputs...", context.name)
+        kept = []
+        for index, (output, value) in enumerate(zip(outputs, values, strict=True)):
+            artifact = ArtifactRepresentation(record, output, value)
+            cacher = context.cachers[index] if context.cachers is not None else None
+            if writing and cacher is not None:
+                self._save(context, cacher, output, value)
+                artifact.file = cacher.get_path()
+                artifact.cacher = cacher
+                cacher.collect_metadata()
+                cacher.metadata["preview"] = artifact.string
+                artifact.metadata = cacher.save_metadata()
+                self.written_this_run.add(cacher.get_path())
+            lazy_kept = isinstance(output, Lazy) and cacher is not None and writing
+            state_value = output.bind(cacher) if lazy_kept else value
+            record.state[str(output)] = state_value
+            kept.append(state_value)
+            self._register_artifact(record, output, artifact)
+        record.output = kept[0] if len(kept) == 1 else tuple(kept)
+
+    def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
+        try:
+            cacher.save(value)
+        except Exception as exc:
+            try:
+                path = cacher.get_path()
+            except Exception:  # a broken cacher may not even give a path
+                path = "?"
+            raise CacheWriteError(
+                f"stage '{context.name}' of {context.record.get_reference_name()}: "
+                f"{type(cacher).__name__} could not write output '{output}' to {path} "
+                f"({type(exc).__name__}: {exc}); use a cacher that can serialise a "
+                f"{type(value).__name__} (e.g. PickleCacher), or fix the cacher"
+            ) from exc

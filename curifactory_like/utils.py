@@ -1,0 +1,143 @@
+"""Small helpers shared across the package, under curifactory's names.
+
+``get_configuration`` lives here because user code and tests patch
+``curifactory_like.utils.get_configuration``; the package always calls it through this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+from .config import CONFIGURATION_FILE, load_configuration
+
+__all__ = [
+    "CONFIGURATION_FILE",
+    "TIMESTAMP_FORMAT",
+    "get_configuration",
+    "human_readable_mem_usage",
+    "human_readable_time",
+    "init_logging",
+    "preview_object",
+    "set_logging_prefix",
+]
+
+TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
+"""The datetime format used in run reference names."""
+
+OBJECT_PREVIEW_STRING_LENGTH = 30
+LOGGER_NAME = "curifactory_like"
+
+
+def get_configuration() -> dict[str, Any]:
+    """Return the project configuration (``curifactory_config.json`` with defaults)."""
+    return load_configuration()
+
+
+def human_readable_mem_usage(byte_count: float) -> str:
+    """Format a byte count as B/KB/MB/GB."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(byte_count) < 1024 or unit == "GB":
+            return f"{byte_count:.2f}{unit}"
+        byte_count /= 1024
+    return f"{byte_count:.2f}GB"  # pragma: no cover
+
+
+def human_readable_time(seconds: float) -> str:
+    """Format seconds as ms / s / min / h."""
+    if seconds < 1:
+        return f"{seconds * 1000:.2f}ms"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.2f}min"
+    return f"{seconds / 3600:.2f}h"
+
+
+def preview_object(obj: Any) -> str:
+    """A one-line preview of an object with its type and shape or length."""
+    text = str(obj)
+    preview = f"({type(obj).__name__}) {text[:OBJECT_PREVIEW_STRING_LENGTH]}"
+    if len(text) > OBJECT_PREVIEW_STRING_LENGTH:
+        preview += "..."
+    shape = getattr(obj, "shape", None)
+    if shape is not None:
+        preview += f" shape: {shape() if callable(shape) else shape}"
+    elif hasattr(obj, "__len__"):
+        try:
+            preview += f" len: {len(obj)}"
+        except TypeError:
+            pass
+    return preview
+
+
+class _PrefixFilter(logging.Filter):
+    """Adds the ``prefix`` field (e.g. ``[param set name] ``) to every log record."""
+
+    prefix = ""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.prefix = _PrefixFilter.prefix
+        return True
+
+
+def set_logging_prefix(prefix: str) -> None:
+    """Set the text put before every log message (the active parameter set's name)."""
+    _PrefixFilter.prefix = prefix
+
+
+def init_logging(
+    log_path: str | None = None,
+    level: int = logging.INFO,
+    log_errors: bool = False,
+    include_process: bool = False,
+    no_color: bool = False,
+    quiet: bool = False,
+    plain: bool = False,
+    disable_non_cf_loggers: bool = True,
+) -> logging.Logger:
+    """Configure the package logger: a plain file log and a rich (or plain) console log."""
+    process = " {PID:%(process)s}" if include_process else ""
+    plain_format = logging.Formatter(
+        f"%(asctime)s [%(levelname)s]{process} - %(prefix)s%(message)s"
+    )
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.setLevel(level)
+    logger.propagate = True
+    prefix_filter = _PrefixFilter()
+    if log_path is not None:
+        file_handler = logging.FileHandler(log_path, encoding="utf-8")
+        file_handler.setFormatter(plain_format)
+        file_handler.addFilter(prefix_filter)
+        logger.addHandler(file_handler)
+    if not quiet:
+        console: logging.Handler
+        if plain:
+            console = logging.StreamHandler(sys.stdout)
+            console.setFormatter(plain_format)
+        else:
+            from rich.console import Console
+            from rich.logging import RichHandler
+
+            console = RichHandler(
+                console=Console(stderr=False, no_color=no_color),
+                show_path=False,
+                log_time_format="%X",
+                keywords=["-----", "(aggregate)"],
+            )
+            console.setFormatter(logging.Formatter(f"{process.strip()}%(prefix)s%(message)s"))
+        console.addFilter(prefix_filter)
+        console.setLevel(level)
+        logger.addHandler(console)
+    elif log_path is None:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+def get_logger() -> logging.Logger:
+    """The package logger (child loggers hang off it)."""
+    return logging.getLogger(LOGGER_NAME)

@@ -1,0 +1,1 @@
+"""Experiments of the example project (one module per experiment, each with run())."""
