@@ -34,7 +34,20 @@ from __future__ import annotations
 
 
 class CurifactoryError(Exception):
-    """Base class of every error curifactory_like raises on purpose."""
+    """Base class of every error curifactory_like raises on purpose.
+
+    ``hint`` carries the where-and-how-to-fix detail when the first line must stay exactly as
+    curifactory worded it; ``detailed()`` joins both and is what the CLI prints.
+    """
+
+    def __init__(self, *args: object, hint: str | None = None):
+        super().__init__(*args)
+        self.hint = hint
+
+    def detailed(self) -> str:
+        """The message followed by the hint, if any."""
+        text = str(self)
+        return f"{text}\n  {self.hint}" if self.hint else text
 
 
 class ConfigurationError(CurifactoryError):

@@ -300,6 +300,11 @@ class ArtifactManager:
                 out.write(self.conda_env)
         with open(self.get_run_output_path("environment_meta.txt"), "w", encoding="utf-8") as out:
             out.write(self.os)
+        if self.run_info is not None:
+            import json
+
+            with open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
+                json.dump(self.run_info, out, indent=4, default=str)
 
     # ------------------------------------------------------------------ mapping
 

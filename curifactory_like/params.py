@@ -128,15 +128,16 @@ def get_param_sets_from_module(module: Any, param_file: str) -> list[Any]:
     if not isinstance(param_sets, list):
         raise ParameterFileError(
             f"Parameter file '{param_file}' did not return a list, please make sure any "
-            "`get_params()` functions are returning non-empty arrays. "
-            f"(get_params() in {origin} returned a {type(param_sets).__name__}; return a list "
-            "of parameter sets)"
+            "`get_params()` functions are returning non-empty arrays.",
+            hint=f"get_params() in {origin} returned a {type(param_sets).__name__}; return a "
+            "list of parameter sets",
         )
     if not param_sets:
         raise ParameterFileError(
             "No parameter sets found, please make sure any `get_params()` functions are "
-            f"returning non-empty arrays. (get_params() in parameter file '{param_file}' "
-            f"({origin}) returned an empty list; return at least one parameter set)"
+            "returning non-empty arrays.",
+            hint=f"get_params() in parameter file '{param_file}' ({origin}) returned an empty "
+            "list; return at least one parameter set",
         )
     for index, param_set in enumerate(param_sets):
         if not (is_dataclass(param_set) and not isinstance(param_set, type)) or not hasattr(
@@ -180,10 +181,10 @@ def select_param_sets(
         if unknown:
             files = sorted({s.param_file for s in sources})
             raise ParameterSelectionError(
-                f"Paramset name '{unknown[0]}' not found in any of the provided parameter files. "
-                f"(--names {', '.join(repr(n) for n in unknown)} matches no parameter set in "
+                f"Paramset name '{unknown[0]}' not found in any of the provided parameter files.",
+                hint=f"--names {', '.join(repr(n) for n in unknown)} matches no parameter set in "
                 f"parameter file(s) {', '.join(files)}; known names: "
-                f"{', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''})"
+                f"{', '.join(sorted(known)[:20])}{' ...' if len(known) > 20 else ''}",
             )
     chosen = [
         i

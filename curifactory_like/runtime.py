@@ -451,6 +451,8 @@ class StageRuntime:
     def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
         try:
             cacher.save(value)
+        except AssertionError:
+            raise  # a cacher's own contract check (e.g. PathRef's path) speaks for itself
         except Exception as exc:
             try:
                 path = cacher.get_path()

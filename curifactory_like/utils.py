@@ -35,6 +35,17 @@ def get_configuration() -> dict[str, Any]:
     return load_configuration()
 
 
+def get_command_output(cmd: list[str], silent: bool = False) -> str:
+    """Run a command and return its stdout (stderr swallowed; "" if it cannot run)."""
+    import subprocess
+
+    try:
+        completed = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return completed.stdout
+
+
 def human_readable_mem_usage(byte_count: float) -> str:
     """Format a byte count as B/KB/MB/GB."""
     for unit in ("B", "KB", "MB", "GB"):

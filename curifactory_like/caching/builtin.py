@@ -256,7 +256,7 @@ class RawJupyterNotebookCacher(Cacheable):
                     "execution_count": None,
                     "metadata": {},
                     "outputs": [],
-                    "source": "\n".join(cell),
+                    "source": [f"{line}\n" for line in cell[:-1]] + cell[-1:],
                 }
                 for cell in obj
             ],

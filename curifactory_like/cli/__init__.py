@@ -14,6 +14,10 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .completion import completer_experiments, completer_params
+
+__all__ = ["build_parser", "completer_experiments", "completer_params", "main"]
+
 COMMANDS = ("run", "map", "hashes", "paths", "params", "ls")
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
@@ -170,7 +174,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
             import traceback
 
             traceback.print_exc()
-        print_error(str(exc))
+        print_error(exc.detailed())
         return EXIT_BAD_INPUT
     if command == "map":
         if manager.status == "error" or results is None:
