@@ -199,7 +199,7 @@ def _git(*args: str, cwd: Path | None = None) -> str | None:
 
 def repo_commit() -> dict:
     full = _git("-C", str(REPO_ROOT), "rev-parse", "HEAD")
-    status = _git("-C", str(REPO_ROOT), "status", "--porcelain")
+    status = _git("-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no")
     return {
         "commit": full or "no-commit",
         "short": full[:8] if full else "nocommit",

@@ -367,10 +367,12 @@ def _encode_numeric_library(value: Any, where: str, seen: set[int]) -> Any:
 
         if isinstance(value, (pd.DataFrame, pd.Series, pd.Index)):
             row_hashes = pd.util.hash_pandas_object(value, index=not isinstance(value, pd.Index))
-            meta = [type(value).__name__, [str(d) for d in getattr(value, "dtypes", [value.dtype])]
-                    if isinstance(value, pd.DataFrame) else [str(value.dtype)]]
-            columns = [str(c) for c in value.columns] if isinstance(value, pd.DataFrame) else []
-            return ["pandas", meta, columns, list(value.shape),
+            if isinstance(value, pd.DataFrame):
+                dtypes = [str(d) for d in value.dtypes]
+                columns = [str(c) for c in value.columns]
+            else:
+                dtypes, columns = [str(value.dtype)], []
+            return ["pandas", type(value).__name__, dtypes, columns, list(value.shape),
                     hashlib.sha256(row_hashes.to_numpy().tobytes()).hexdigest()]
     return None
 
