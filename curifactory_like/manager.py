@@ -461,7 +461,10 @@ def _ensure_inside(
     """Refuse artifact names, prefixes and subdirs that would leave the cache directory."""
     base = os.path.normpath(os.path.abspath(base_path))
     target = os.path.normpath(os.path.abspath(path))
-    if os.path.commonpath([base, target]) != base or target == base:
+    parts = [str(p) for p in (obj_name, subdir, prefix) if p]
+    traversal = any(".." in p.replace("\\", "/").split("/") for p in parts)
+    absolute = any(os.path.isabs(p) for p in (subdir, prefix) if p)
+    if traversal or absolute or os.path.commonpath([base, target]) != base or target == base:
         raise CachePathError(
             f"artifact path {path!r} (name {obj_name!r}, subdir {subdir!r}, prefix {prefix!r}) "
             f"escapes the cache directory {base_path!r}; use names without '..' or absolute paths"

@@ -99,9 +99,9 @@ class StageRuntime:
             decision = self._decide(context)
             if decision.action is Action.SKIP:
                 self._skip(context)
-            elif decision.forced and not self._written_earlier_this_run(context):
-                self._compute(context)
-            elif not self._load(context):
+            elif (
+                decision.forced and not self._written_earlier_this_run(context)
+            ) or not self._load(context):
                 self._compute(context)
             return record
         finally:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from typing import Any
@@ -76,10 +77,8 @@ def preview_object(obj: Any) -> str:
     if shape is not None:
         preview += f" shape: {shape() if callable(shape) else shape}"
     elif hasattr(obj, "__len__"):
-        try:
+        with contextlib.suppress(TypeError):
             preview += f" len: {len(obj)}"
-        except TypeError:
-            pass
     return preview
 
 

@@ -20,6 +20,7 @@ from .builtin import (
 from .lazy import Lazy
 
 __all__ = [
+    "_PandasIOType",
     "METADATA_SUFFIX",
     "Cacheable",
     "FileReferenceCacher",
