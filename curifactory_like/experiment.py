@@ -295,7 +295,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         if not mngr.error_thrown:
             mngr.status = "error"
             mngr.error = f"{type(exc).__name__} - {exc}"
-            mngr.error_exception = exc  # type: ignore[attr-defined]
+            mngr.error_exception = exc
     finally:
         if mngr.map_progress is not None:
             mngr.map_progress.stop()

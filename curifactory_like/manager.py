@@ -78,14 +78,14 @@ class ArtifactManager:
         self.parallel_mode = parallel_mode
         self.lazy = lazy
         self.ignore_lazy = ignore_lazy
-        self.manager_cache_path = manager_cache_path
-        self.cache_path = cache_path
-        self.runs_path = runs_path
-        self.logs_path = logs_path
-        self.notebooks_path = notebooks_path
-        self.reports_path = reports_path
-        self.report_css_path = report_css_path
-        self.config: dict[str, Any] = {}
+        self.config: dict[str, Any] = utils.get_configuration()
+        self.manager_cache_path: str = manager_cache_path or self.config["manager_cache_path"]
+        self.cache_path: str = cache_path or self.config["cache_path"]
+        self.runs_path: str = runs_path or self.config["runs_path"]
+        self.logs_path: str = logs_path or self.config["logs_path"]
+        self.notebooks_path: str = notebooks_path or self.config["notebooks_path"]
+        self.reports_path: str = reports_path or self.config["reports_path"]
+        self.report_css_path: str | None = report_css_path or self.config.get("report_css_path")
         self.records: list[Record] = []
         self.artifacts: list[Any] = []
         self.mapped_artifacts: list[Any] = []
@@ -100,6 +100,7 @@ class ArtifactManager:
         self.map_progress_overall_task_id: Any = None
         self.status = "incomplete" if status_override is None else status_override
         self.error: str | None = None
+        self.error_exception: BaseException | None = None
         self.error_thrown = False
         self.stored = False
         self.run_info: dict[str, Any] | None = None
@@ -117,7 +118,7 @@ class ArtifactManager:
         self._pending_param_sets: dict[str, Any] = {}
         self._pending_combos: list[tuple[str, str, list[str]]] = []
 
-        self._load_config()
+        hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
         if not self.dry and not self.dry_cache:
             os.makedirs(self.cache_path, exist_ok=True)
         if not self.dry:

@@ -326,7 +326,7 @@ class StageRuntime:
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
             artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
-            if value is not None:
+            if value is not None and cacher is not None:
                 artifact.file = cacher.get_path()
             else:
                 value = SkippedOutput(record, context.name, artifact)

@@ -126,11 +126,14 @@ def output(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def write_tiny(project: Any) -> None:
-    """Write the tiny experiment and its two parameter files into a project."""
-    project.experiment("tiny", TINY_EXPERIMENT)
-    project.params("tiny", TINY_PARAMS)
-    project.params("more", MORE_PARAMS)
+def write_tiny(root: Path) -> Path:
+    """Write the tiny experiment and its two parameter files (``tiny``, ``more``) into ``root``."""
+    for package in ("experiments", "params"):
+        write_source(root, f"{package}/__init__.py", "")
+    write_source(root, "experiments/tiny.py", TINY_EXPERIMENT)
+    write_source(root, "params/tiny.py", TINY_PARAMS)
+    write_source(root, "params/more.py", MORE_PARAMS)
+    return root
 
 
 def write_source(root: Path, relative: str, source: str) -> Path:
@@ -194,3 +197,21 @@ def registry_runs(root: Path) -> list[dict[str, Any]]:
     for run in runs:
         run["info"] = json.loads(run["info"])
     return runs
+
+FAILING_EXPERIMENT = '''\
+"""Its second stage raises."""
+
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+from experiments.tiny import make
+
+
+@cf.stage(inputs=["x"], outputs=["w"], cachers=[JsonCacher])
+def explode(record, x):
+    raise ValueError("kaboom")
+
+
+def run(param_sets, manager):
+    for param_set in param_sets:
+        explode(make(cf.Record(manager, param_set)))
+'''

@@ -20,7 +20,7 @@ class JsonCacher(Cacheable):
     """Dumps an object to indented JSON (values JSON cannot hold are written as ``str``)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".json", **kwargs)
+        super().__init__(*args, **{**kwargs, "extension": ".json"})
 
     def load(self) -> Any:
         with open(self.get_path(), encoding="utf-8") as infile:
@@ -37,7 +37,7 @@ class PickleCacher(Cacheable):
     """Pickles an object with cloudpickle (so lambdas and local classes work too)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".pkl", **kwargs)
+        super().__init__(*args, **{**kwargs, "extension": ".pkl"})
 
     def load(self) -> Any:
         with open(self.get_path(), "rb") as infile:
@@ -119,11 +119,12 @@ class PandasCacher(Cacheable):
         super().__init__(path_override=path_override, extension=f".{self.format.value}", **kwargs)
 
     def _default_to_args(self) -> dict[str, Any]:
-        return {
+        defaults: dict[_PandasIOType, dict[str, Any]] = {
             _PandasIOType.json: {"double_precision": 15},
             _PandasIOType.hdf5: {"key": "df"},
             _PandasIOType.xml: {"index": False},
-        }.get(self.format, {})
+        }
+        return dict(defaults.get(self.format, {}))
 
     def _default_read_args(self) -> dict[str, Any]:
         if self.format in (_PandasIOType.csv, _PandasIOType.excel):
@@ -202,7 +203,7 @@ class FileReferenceCacher(Cacheable):
     """Stores a path or list of paths a stage wrote; cached only while every file exists."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".json", **kwargs)
+        super().__init__(*args, **{**kwargs, "extension": ".json"})
 
     def check(self) -> bool:
         if not super().check():
@@ -242,7 +243,7 @@ class RawJupyterNotebookCacher(Cacheable):
     """Turns a list of code cells (lists of lines) into a Jupyter notebook (nbformat 4 JSON)."""
 
     def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, extension=".ipynb", **kwargs)
+        super().__init__(*args, **{**kwargs, "extension": ".ipynb"})
 
     def load(self) -> list[list[str]]:
         with open(self.get_path("_cells.json"), encoding="utf-8") as infile:

@@ -193,11 +193,11 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         if manager.status != "complete":
             if args.quiet:
                 print_error(f"run {manager.get_reference_name()} failed: {manager.error}")
-            if args.verbose and getattr(manager, "error_exception", None) is not None:
+            failure = manager.error_exception
+            if args.verbose and failure is not None:
                 import traceback
 
-                exc = manager.error_exception
-                traceback.print_exception(type(exc), exc, exc.__traceback__)
+                traceback.print_exception(type(failure), failure, failure.__traceback__)
             return EXIT_RUN_FAILED
     return EXIT_OK
 
