@@ -208,6 +208,8 @@ class ArtifactManager:
             "commit": self.git_commit_hash,
             "workdir_dirty": self.git_workdir_dirty,
             "branch": getattr(git, "branch", None),
+            "git_diff": getattr(git, "diff", ""),
+            "git_untracked": list(getattr(git, "untracked", ())),
             "param_files": self.parameter_files,
             "params": self.param_file_param_sets,
             "full_store": self.store_full,

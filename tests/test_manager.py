@@ -99,3 +99,22 @@ def test_param_sets_registered_in_one_run(project):
     with RunStore("data") as store:
         entry = store.get_param_set(records[500].get_hash())
     assert entry["name"] == "p500"
+
+
+def test_uncommitted_diff_stored_with_run(project):
+    """The diff of uncommitted changes and untracked files are stored with the run."""
+    import git
+
+    repo = git.Repo.init(project.root)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "t")
+        config.set_value("user", "email", "t@example.com")
+    tracked = project.root / "experiments" / "__init__.py"
+    repo.index.add([str(tracked)])
+    repo.index.commit("init")
+    tracked.write_text("CHANGED = True\n")
+    manager = cf.ArtifactManager("exp", suppress_live_log=True)
+    with RunStore("data") as store:
+        row = store.get_run(manager.get_reference_name())
+    assert "+CHANGED = True" in row["git_diff"]
+    assert "params/__init__.py" in row["git_untracked"]
