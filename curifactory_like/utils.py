@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import reprlib
 import sys
 from typing import Any
 
@@ -28,6 +29,8 @@ TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 """The datetime format used in run reference names."""
 
 OBJECT_PREVIEW_STRING_LENGTH = 30
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxstring = _SHORT_REPR.maxother = OBJECT_PREVIEW_STRING_LENGTH + 10
 LOGGER_NAME = "curifactory_like"
 
 
@@ -68,12 +71,21 @@ def human_readable_time(seconds: float) -> str:
 
 
 def preview_object(obj: Any) -> str:
-    """A one-line preview of an object with its type and shape or length."""
-    text = str(obj)
+    """A one-line preview of an object with its type and shape or length.
+
+    Cheap for large objects: arrays and frames are described by shape, containers by a
+    size-limited repr, never by rendering the whole object.
+    """
+    shape = getattr(obj, "shape", None)
+    if shape is not None and not isinstance(obj, (str, bytes)):
+        text = f"{type(obj).__name__}"
+    elif isinstance(obj, (str, int, float, bool, type(None))):
+        text = str(obj)[: OBJECT_PREVIEW_STRING_LENGTH + 1]
+    else:
+        text = _SHORT_REPR.repr(obj)
     preview = f"({type(obj).__name__}) {text[:OBJECT_PREVIEW_STRING_LENGTH]}"
     if len(text) > OBJECT_PREVIEW_STRING_LENGTH:
         preview += "..."
-    shape = getattr(obj, "shape", None)
     if shape is not None:
         preview += f" shape: {shape() if callable(shape) else shape}"
     elif hasattr(obj, "__len__"):

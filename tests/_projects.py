@@ -80,6 +80,24 @@ def run(param_sets, manager):
         square(double(make(cf.Record(manager, param_set))))
 '''
 
+FAILING_EXPERIMENT = '''\
+"""Its second stage raises."""
+
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+from experiments.tiny import make
+
+
+@cf.stage(inputs=["x"], outputs=["w"], cachers=[JsonCacher])
+def explode(record, x):
+    raise ValueError("kaboom")
+
+
+def run(param_sets, manager):
+    for param_set in param_sets:
+        explode(make(cf.Record(manager, param_set)))
+'''
+
 STAGES = ("make", "double", "square")
 ARTIFACTS = {"make": "x", "double": "y", "square": "z"}
 
@@ -146,7 +164,9 @@ def write_source(root: Path, relative: str, source: str) -> Path:
 
 def copy_project(source: Path, destination: Path) -> None:
     """Copy a whole project (sources, cache, registry, logs) into ``destination``."""
-    shutil.copytree(source, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        source, destination, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
 
 
 def calls(root: Path) -> Counter[str]:
@@ -197,21 +217,3 @@ def registry_runs(root: Path) -> list[dict[str, Any]]:
     for run in runs:
         run["info"] = json.loads(run["info"])
     return runs
-
-FAILING_EXPERIMENT = '''\
-"""Its second stage raises."""
-
-import curifactory_like as cf
-from curifactory_like.caching import JsonCacher
-from experiments.tiny import make
-
-
-@cf.stage(inputs=["x"], outputs=["w"], cachers=[JsonCacher])
-def explode(record, x):
-    raise ValueError("kaboom")
-
-
-def run(param_sets, manager):
-    for param_set in param_sets:
-        explode(make(cf.Record(manager, param_set)))
-'''

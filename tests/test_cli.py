@@ -36,8 +36,12 @@ from _projects import (
     write_tiny,
 )
 
-CACHE_NAME = re.compile(r"^tiny_(?P<hash>[0-9a-f]{32})_(?P<stage>[a-z]+)_(?P<artifact>[a-z]+)\.json$")
-PLAN_LINE = re.compile(r"^\s+(?P<action>compute|overwrite|load|skip)\s+(?P<stage>\w+) -> (?P<rest>.*)$")
+CACHE_NAME = re.compile(
+    r"^tiny_(?P<hash>[0-9a-f]{32})_(?P<stage>[a-z]+)_(?P<artifact>[a-z]+)\.json$"
+)
+PLAN_LINE = re.compile(
+    r"^\s+(?P<action>compute|overwrite|load|skip)\s+(?P<stage>\w+) -> (?P<rest>.*)$"
+)
 
 
 @dataclass
@@ -375,7 +379,9 @@ def test_ls_lists_experiments_and_params_with_docstrings(seeded: SeededRun):
 
 
 @pytest.fixture(scope="module")
-def failed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+def failed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """A project after `experiment run failing -p tiny --names a`, whose stage explode raises."""
     root = write_tiny(tmp_path_factory.mktemp("failed"))
     write_source(root, "experiments/failing.py", FAILING_EXPERIMENT)
