@@ -19,7 +19,7 @@ import traceback
 from typing import Any
 
 from . import hashing, utils
-from .errors import ExperimentError, UnknownStageError
+from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
 
@@ -79,8 +79,8 @@ def _distributed_rank_detected() -> bool:
     return any(os.environ.get(var, "0") != "0" for var in ("LOCAL_RANK", "NODE_RANK", "RANK"))
 
 
-def import_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
-    """Import ``<experiments_module_name>.<experiment_name>`` and check it has ``run()``."""
+def find_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
+    """The import spec of ``<experiments_module_name>.<experiment_name>``, or ExperimentError."""
     module_name = f"{config['experiments_module_name']}.{experiment_name}"
     try:
         spec = importlib.util.find_spec(module_name)
@@ -92,8 +92,14 @@ def import_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
             f"{os.getcwd()}); `experiment ls` lists the experiments, and "
             "curifactory_config.json sets experiments_module_name"
         )
+    return spec
+
+
+def import_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
+    """Import ``<experiments_module_name>.<experiment_name>`` and check it has ``run()``."""
+    spec = find_experiment(experiment_name, config)
     try:
-        module = importlib.import_module(module_name)
+        module = importlib.import_module(spec.name)
     except Exception as exc:
         raise ExperimentError(
             f"experiment '{experiment_name}' ({spec.origin}) failed to import: "
@@ -147,6 +153,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     plain: bool = False,
     notes: str | None = None,
     all_loggers: bool = False,
+    log_file: bool = True,
 ) -> tuple[Any, ArtifactManager]:
     """Run an experiment and return ``(results of run(), manager)``.
 
@@ -206,7 +213,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
 
     if log:
         log_path = None
-        if not dry:
+        if not dry and log_file:
             log_path = os.path.join(str(mngr.logs_path), f"{mngr.get_reference_name()}.log")
         utils.init_logging(
             log_path,
@@ -238,6 +245,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         mngr.parameter_files = list(param_files)
 
     try:
+        find_experiment(experiment_name, mngr.config)
         final_param_sets, by_file = collect_parameter_sets(
             param_files,
             mngr.config,
@@ -272,7 +280,11 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             "cached. (Existing caches will still be read.)"
         )
 
-    experiment_module = import_experiment(experiment_name, mngr.config)
+    try:
+        experiment_module = import_experiment(experiment_name, mngr.config)
+    except Exception as exc:
+        _record_failure(mngr, exc)
+        raise
     results: Any = None
     try:
         if not no_dag:
@@ -290,11 +302,16 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     except Exception as exc:
         mngr.map_mode = False
         results = None
-        logger.error("%s: %s", type(exc).__name__, exc)
+        failed = mngr.runtime.failed_call
+        where = f" in stage '{failed[0]}' of {failed[1]}" if failed else ""
+        logger.error("%s%s: %s", type(exc).__name__, where, exc)
         logger.debug(traceback.format_exc())
         if not mngr.error_thrown:
             mngr.status = "error"
             mngr.error = f"{type(exc).__name__} - {exc}"
+            failed = mngr.runtime.failed_call
+            if failed is not None:
+                mngr.error += f" (in stage '{failed[0]}' of {failed[1]})"
             mngr.error_exception = exc
     finally:
         if mngr.map_progress is not None:
@@ -310,7 +327,7 @@ def _record_failure(mngr: ArtifactManager, exc: BaseException) -> None:
     """Mark a run that failed before any stage ran as ``error`` in the registry."""
     mngr.status = "error"
     mngr.error = f"{type(exc).__name__} - {exc}"
-    logger.error("%s", exc)
+    logger.error("%s", exc.detailed() if isinstance(exc, CurifactoryError) else exc)
     try:
         if not mngr.parallel_mode:
             mngr.store()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, is_dataclass
@@ -101,12 +102,18 @@ def import_param_module(param_file: str, config: dict[str, Any]) -> Any:
 
 
 def _short_traceback(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    user_frames = [f for f in frames if "importlib" not in f.filename]
-    if not user_frames:
+    """``  at FILE:LINE`` of the user's code where ``exc`` arose (never a frame of this package)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return f"  at {exc.filename}:{exc.lineno}\n"
+    package_dir = os.path.dirname(os.path.abspath(__file__))
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if "importlib" not in f.filename and not os.path.abspath(f.filename).startswith(package_dir)
+    ]
+    if not frames:
         return ""
-    last = user_frames[-1]
-    return f"  at {last.filename}:{last.lineno}\n"
+    return f"  at {frames[-1].filename}:{frames[-1].lineno}\n"
 
 
 def get_param_sets_from_module(module: Any, param_file: str) -> list[Any]:

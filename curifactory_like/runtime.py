@@ -64,6 +64,8 @@ class StageRuntime:
         self.written_this_run: set[str] = set()
         """Cache paths written during this run (identical calls are computed once)."""
         self.timings: list[dict[str, Any]] = []
+        self.failed_call: tuple[str, str] | None = None
+        """``(stage name, record name)`` of the first stage call that raised."""
 
     # ------------------------------------------------------------------ entry point
 
@@ -398,10 +400,15 @@ class StageRuntime:
         inputs = self._resolve_inputs(context)
         logger.info("Stage %s executing...", context.name)
         started = time.perf_counter()
-        if context.definition.is_aggregate:
-            returned = context.definition.function(record, context.records, **inputs)
-        else:
-            returned = context.definition.function(record, *context.args, **inputs)
+        try:
+            if context.definition.is_aggregate:
+                returned = context.definition.function(record, context.records, **inputs)
+            else:
+                returned = context.definition.function(record, *context.args, **inputs)
+        except BaseException:
+            if self.failed_call is None:
+                self.failed_call = (context.name, record.get_reference_name())
+            raise
         elapsed = time.perf_counter() - started
         del inputs
         self.timings.append({"record": record.get_record_index(), "stage": context.name,

@@ -166,7 +166,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
             all_loggers=args.all_loggers,
         )
         if args.no_log:
-            options["log"] = False
+            options["log_file"] = False
     try:
         results, manager = run_experiment(args.experiment_name, **options)
     except CurifactoryError as exc:
