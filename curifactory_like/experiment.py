@@ -299,6 +299,10 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         results = experiment_module.run(final_param_sets, mngr)
         if not mngr.error_thrown:
             mngr.status = "complete"
+    except UnknownStageError as exc:
+        mngr.map_mode = False
+        _record_failure(mngr, exc)
+        raise
     except Exception as exc:
         mngr.map_mode = False
         results = None

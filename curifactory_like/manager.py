@@ -434,7 +434,8 @@ class ArtifactManager:
         directory = os.path.join(base_path, subdir) if subdir is not None else base_path
         path = os.path.join(directory, filename)
         _ensure_inside(base_path, path, obj_name, subdir, prefix)
-        os.makedirs(directory, exist_ok=True)
+        if store or not (self.dry or self.dry_cache):
+            os.makedirs(directory, exist_ok=True)
         return path
 
     def get_run_output_path(self, obj_name: str | None = None) -> str:

@@ -271,12 +271,6 @@ def test_verbose_shows_the_traceback(case_id: str, good_project: Path, project):
     assert NO_TRACEBACK in output(result)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with -p omitted, run_experiment loads parameter file '<EXP>' before importing "
-    "the experiment, so an unknown experiment is reported as \"parameter file 'nosuch' not "
-    'found" instead of "experiment \'nosuch\' not found"',
-)
 def test_unknown_experiment_is_reported_as_an_experiment(good_project: Path, project):
     """`experiment run nosuch` says the experiment (not a parameter file) 'nosuch' is unknown."""
     outcome = run_bad_case(CASES_BY_ID["unknown_experiment"], good_project, project.root)
@@ -285,12 +279,6 @@ def test_unknown_experiment_is_reported_as_an_experiment(good_project: Path, pro
     assert "parameter file 'nosuch'" not in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: params._short_traceback keeps every non-importlib frame, so for a SyntaxError "
-    "its 'at FILE:LINE' points into curifactory_like/params.py (the import_module call) instead "
-    "of the user's file; it should use SyntaxError.filename/lineno (or drop the line)",
-)
 def test_syntax_error_location_points_at_user_file(good_project: Path, project):
     """The error for a syntax error in a parameter file points at no file of the package itself."""
     outcome = run_bad_case(
@@ -341,12 +329,6 @@ def test_api_unknown_experiment_raises_experiment_error(api_project: Path):
         run_experiment("nosuch", param_files=["tiny"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: run_experiment registers the run (mngr.store()) before import_experiment, and "
-    "an ExperimentError from the import is raised outside the try, so the registry keeps a "
-    "phantom run 'nosuch_1_...' with status 'incomplete' forever",
-)
 def test_api_unknown_experiment_leaves_no_incomplete_run(api_project: Path):
     """A run stopped because its experiment does not exist is not left 'incomplete' in the registry."""
     with pytest.raises(curifactory_like.ExperimentError):

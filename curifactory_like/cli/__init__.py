@@ -149,7 +149,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         print_params=(args.name_or_hash or True) if command == "params" else False,
     )
     if inspect_only:
-        options.update(log=command == "map" and args.verbose, quiet=True)
+        options.update(log=True, log_debug=args.verbose, quiet=not args.verbose)
     else:
         options.update(
             log=True,
