@@ -283,6 +283,8 @@ class ArtifactRepresentation:
         if artifact is None and metadata is not None and "preview" in metadata:
             self.string = metadata["preview"]
         self.file = "no file"
+        self.action = "computed"
+        """What this run did with the artifact: computed, loaded or skipped."""
 
     def html_safe(self) -> str:
         """The preview text with HTML special characters escaped."""

@@ -63,7 +63,8 @@ class StageRuntime:
         self.manager = manager
         self.written_this_run: set[str] = set()
         """Cache paths written during this run (identical calls are computed once)."""
-        self.timings: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+        """One entry per executed-pass stage call: record, stage, action, seconds, reason."""
         self.failed_call: tuple[str, str] | None = None
         """``(stage name, record name)`` of the first stage call that raised."""
 
@@ -101,10 +102,13 @@ class StageRuntime:
             decision = self._decide(context)
             if decision.action is Action.SKIP:
                 self._skip(context)
+                self._log_call(context, "skipped", 0.0, decision.reason)
             elif (
                 decision.forced and not self._written_earlier_this_run(context)
             ) or not self._load(context):
-                self._compute(context)
+                self._compute(context, decision.reason)
+            else:
+                self._log_call(context, "loaded", 0.0, decision.reason)
             return record
         finally:
             manager.stage_active = False
@@ -332,6 +336,7 @@ class StageRuntime:
                 artifact.file = cacher.get_path()
             else:
                 value = SkippedOutput(record, context.name, artifact)
+            artifact.action = "skipped"
             self._register_artifact(record, output, artifact)
             record.state[str(output)] = value
         self.manager.restore_cached_reportables(context)
@@ -364,6 +369,7 @@ class StageRuntime:
                 record, output, value, metadata=cacher.metadata, cacher=cacher
             )
             artifact.file = cacher.get_path()
+            artifact.action = "loaded"
             self._register_artifact(record, output, artifact)
         record.output = values[0] if len(values) == 1 else tuple(values)
         logger.info("Stage %s loaded from cache", context.name)
@@ -394,7 +400,22 @@ class StageRuntime:
                 resolved[input_name] = resolve(input_name, value)
         return resolved
 
-    def _compute(self, context: CallContext) -> None:
+    def _log_call(
+        self, context: CallContext, action: str, seconds: float, reason: str = ""
+    ) -> None:
+        self.calls.append(
+            {
+                "record_index": context.record.get_record_index(),
+                "record": context.record.get_reference_name(),
+                "position": context.position,
+                "stage": context.name,
+                "action": action,
+                "seconds": seconds,
+                "reason": reason,
+            }
+        )
+
+    def _compute(self, context: CallContext, reason: str = "") -> None:
         record = context.record
         manager = self.manager
         inputs = self._resolve_inputs(context)
@@ -408,11 +429,11 @@ class StageRuntime:
         except BaseException:
             if self.failed_call is None:
                 self.failed_call = (context.name, record.get_reference_name())
+            self._log_call(context, "failed", time.perf_counter() - started, reason)
             raise
         elapsed = time.perf_counter() - started
         del inputs
-        self.timings.append({"record": record.get_record_index(), "stage": context.name,
-                             "seconds": elapsed})
+        self._log_call(context, "computed", elapsed, reason)
         self._store_outputs(context, returned)
         manager.store_reportables(context)
         record.store_tracked_paths()
@@ -452,6 +473,7 @@ class StageRuntime:
             state_value = output.bind(cacher) if lazy_kept else value
             record.state[str(output)] = state_value
             kept.append(state_value)
+            artifact.action = "computed"
             self._register_artifact(record, output, artifact)
         record.output = kept[0] if len(kept) == 1 else tuple(kept)
 
