@@ -180,10 +180,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     if _distributed_rank_detected():
         parallel_mode = True
         store_full = False
-    if build_docker or build_notebook:
-        raise ExperimentError(
-            "--build-docker and --build-notebook are not available in curifactory_like yet"
-        )
+    if build_docker:
+        raise ExperimentError("--build-docker is not available in curifactory_like")
 
     if mngr is None:
         mngr = ArtifactManager(
@@ -225,6 +223,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             plain=plain,
             disable_non_cf_loggers=not all_loggers,
         )
+        mngr.log_path = log_path
     logger.info("Running experiment %s", experiment_name)
     if mngr.git_commit_hash == "No git repository found":
         logger.warning(
@@ -255,7 +254,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             overwrite=bool(overwrite_override),
         )
     except Exception as exc:
-        _record_failure(mngr, exc)
+        _record_failure(mngr, exc, report and not dry)
         raise
     mngr.param_file_param_sets = by_file
 
@@ -283,7 +282,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     try:
         experiment_module = import_experiment(experiment_name, mngr.config)
     except Exception as exc:
-        _record_failure(mngr, exc)
+        _record_failure(mngr, exc, report and not dry)
         raise
     results: Any = None
     try:
@@ -301,7 +300,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             mngr.status = "complete"
     except UnknownStageError as exc:
         mngr.map_mode = False
-        _record_failure(mngr, exc)
+        _record_failure(mngr, exc, report and not dry)
         raise
     except Exception as exc:
         mngr.map_mode = False
@@ -321,20 +320,45 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         if mngr.map_progress is not None:
             mngr.map_progress.stop()
     if not parallel_mode:
-        mngr.record_artifacts()
-        mngr.store()
+        _finish_run(mngr, write_report=report and not dry)
+        if build_notebook and not dry:
+            _write_notebook(mngr, errored=mngr.status == "error")
     mngr.map = None
     return results, mngr
 
 
-def _record_failure(mngr: ArtifactManager, exc: BaseException) -> None:
-    """Mark a run that failed before any stage ran as ``error`` in the registry."""
+def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
+    """Record artifacts and the final status, then write the report (even for a failed run)."""
+    mngr.run_end_timestamp = datetime.datetime.now()
+    mngr.record_artifacts()
+    mngr.store()
+    if write_report:
+        try:
+            path = mngr.generate_report()
+            logger.info("Report written to %s", path)
+        except Exception as exc:  # a broken report must not hide the run's own outcome
+            logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
+            logger.debug(traceback.format_exc())
+
+
+def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:
+    from .notebook import write_experiment_notebook
+
+    folder = os.path.join(str(mngr.notebooks_path), "experiments")
+    os.makedirs(folder, exist_ok=True)
+    write_experiment_notebook(mngr, os.path.join(folder, mngr.get_reference_name()), errored=errored)
+
+
+def _record_failure(mngr: ArtifactManager, exc: BaseException, write_report: bool) -> None:
+    """Mark a run that failed before any stage ran as ``error``: registry row and report."""
     mngr.status = "error"
     mngr.error = f"{type(exc).__name__} - {exc}"
+    mngr.error_exception = exc
     logger.error("%s", exc.detailed() if isinstance(exc, CurifactoryError) else exc)
+    if mngr.parallel_mode:
+        return
     try:
-        if not mngr.parallel_mode:
-            mngr.store()
+        _finish_run(mngr, write_report)
     except Exception:  # the original error matters more than a registry problem
         logger.debug("could not record the failed run", exc_info=True)
 

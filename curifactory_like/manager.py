@@ -114,6 +114,12 @@ class ArtifactManager:
         self.conda_env = ""
         self.os = ""
         self.hostname = gethostname()
+        self.run_end_timestamp: datetime | None = None
+        self.log_path: str | None = None
+        """The run's log file, when one is written."""
+        self.dag: DAG | None = None
+        """The analysed DAG of the last mapped run (kept after ``map`` is cleared)."""
+        self.report_path: str | None = None
         self.runtime = StageRuntime(self)
         self._pending_param_sets: dict[str, Any] = {}
         self._pending_combos: list[tuple[str, str, list[str]]] = []
@@ -142,6 +148,7 @@ class ArtifactManager:
                 logging.DEBUG if live_log_debug else logging.INFO,
                 disable_non_cf_loggers=disable_non_cf_loggers,
             )
+            self.log_path = log_path
 
     # ------------------------------------------------------------------ configuration
 
@@ -217,6 +224,12 @@ class ArtifactManager:
             "hostname": self.hostname,
             "notes": self.notes,
             "prefix": self.prefix,
+            "user": _platform().get("user"),
+            "python": _platform().get("python_version"),
+            "platform": _platform().get("platform"),
+            "end_timestamp": (
+                self.run_end_timestamp.isoformat() if self.run_end_timestamp else None
+            ),
         }
 
     def store(self) -> None:
@@ -232,6 +245,14 @@ class ArtifactManager:
         fields = self._run_info_fields()
         if self.reproduction_line:
             fields["reproduce"] = self.reproduction_line
+        if not self.stored:
+            from . import provenance
+
+            self.pip_freeze = provenance.pip_freeze()
+            self.conda_env = provenance.conda_environment() or ""
+            fields["pip_freeze"] = self.pip_freeze
+            if self.conda_env:
+                fields["conda_env"] = self.conda_env
         with self._run_store() as store:
             if not self.stored:
                 self.run_info = store.start_run(
@@ -335,6 +356,7 @@ class ArtifactManager:
         self.mapped_artifacts = list(self.artifacts)
         self.records.clear()
         self.artifacts.clear()
+        self.dag = self.map
         self.map.analyze()
 
     def update_map_progress(self, record: Record, update_type: str = "") -> None:
@@ -379,6 +401,63 @@ class ArtifactManager:
     def get_reportable_groups(self) -> list[str]:
         """The group names in first-seen order."""
         return list(self.get_grouped_reportables())
+
+    # ------------------------------------------------------------------ report and display
+
+    def generate_report(self) -> str:
+        """Write reports/<ref>/index.html (and _latest, the runs index); return its path."""
+        from .reporting.report import render_run_report, update_report_index
+
+        self.report_path = render_run_report(self)
+        self.live_report_path_generated = True
+        if not self.dry:
+            update_report_index(self.reports_path, self.manager_cache_path)
+        return self.report_path
+
+    def display_info(self) -> Any:
+        """The run's info block as an IPython HTML display object."""
+        from . import notebook
+
+        return notebook.display_info(self)
+
+    def display_all_reportables(self) -> Any:
+        """Every reportable of the run, rendered for Jupyter."""
+        from . import notebook
+
+        return notebook.display_all_reportables(self)
+
+    def display_record_reportables(self, record: Record) -> Any:
+        """The reportables one record produced, rendered for Jupyter."""
+        from . import notebook
+
+        return notebook.display_record_reportables(self, record)
+
+    def display_group_reportables(self, group_name: str) -> Any:
+        """The reportables of one group, rendered for Jupyter."""
+        from . import notebook
+
+        return notebook.display_group_reportables(self, group_name)
+
+    def display_stage_reportables(self, stage_name: str) -> Any:
+        """The reportables one stage produced, rendered for Jupyter."""
+        from . import notebook
+
+        return notebook.display_stage_reportables(self, stage_name)
+
+    def display_reportable(self, reportable: Any) -> Any:
+        """One reportable, rendered for Jupyter."""
+        from . import notebook
+
+        return notebook.display_reportable(self, reportable)
+
+    def display_stage_graph(self) -> Any:
+        """The stage DAG as SVG, for Jupyter."""
+        from . import notebook
+
+        return notebook.display_stage_graph(self)
+
+    def _repr_html_(self) -> str:
+        return str(self.display_info().data)
 
     def store_reportables(self, context: Any) -> None:
         """Persist the reportables a stage call produced so a cached rerun shows them again."""
@@ -457,6 +536,19 @@ class ArtifactManager:
 
     def __repr__(self) -> str:
         return f"ArtifactManager({self.get_reference_name()!r}, status={self.status!r})"
+
+
+def _platform() -> dict[str, str]:
+    """Platform facts of this process (computed once)."""
+    global _PLATFORM
+    if _PLATFORM is None:
+        from . import provenance
+
+        _PLATFORM = provenance.platform_info()
+    return _PLATFORM
+
+
+_PLATFORM: dict[str, str] | None = None
 
 
 def _ensure_inside(

@@ -243,6 +243,11 @@ class Record:
         name = self.params.name if self.params is not None else None
         return f"Record(params={name!r}, stages={self.stages!r})"
 
+    def _repr_html_(self) -> str:
+        from .notebook import record_html
+
+        return record_html(self)
+
 
 class MapArtifactRepresentation:
     """An artifact seen during the map pass: where it would be and whether it is cached."""

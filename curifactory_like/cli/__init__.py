@@ -18,7 +18,7 @@ from .completion import completer_experiments, completer_params
 
 __all__ = ["build_parser", "completer_experiments", "completer_params", "main"]
 
-COMMANDS = ("run", "map", "hashes", "paths", "params", "ls")
+COMMANDS = ("run", "map", "hashes", "paths", "params", "ls", "runs", "reports")
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--progress", action="store_true", help="rich progress bars per record")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--all-loggers", action="store_true", help="keep other libraries' loggers")
+    run.add_argument("--notebook", action="store_true",
+                     help="also write notebooks/experiments/<ref>.ipynb to explore the run")
     for name, text in (
         ("map", "show what would compute, load or be skipped, and why"),
         ("hashes", "print the hash of every selected parameter set"),
@@ -84,6 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_selection(params)
     params.add_argument("name_or_hash", nargs="?", help="one set by name or hash prefix")
     sub.add_parser("ls", help="list experiments and parameter files")
+    runs = sub.add_parser("runs", help="list past runs from the registry")
+    runs.add_argument("experiment_name", nargs="?", help="only runs of this experiment")
+    runs.add_argument("--limit", type=int, default=50, help="show the newest N runs (default 50)")
+    reports = sub.add_parser("reports", help="serve the reports folder on localhost")
+    reports.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    reports.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    reports.add_argument("--update", action="store_true",
+                         help="rebuild reports/index.html from the registry and exit")
     return parser
 
 
@@ -102,6 +112,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = getattr(args, "command", None) or getattr(args, "experiment_name", None)
     if command == "ls":
         return _list()
+    if command == "runs":
+        return _runs(args.experiment_name, args.limit)
+    if command == "reports":
+        return _reports(args.host, args.port, args.update)
     if command is None:
         parser.print_help()
         return EXIT_OK
@@ -121,6 +135,31 @@ def _list() -> int:
     print("\nPARAMS:")
     for name in list_params():
         print(f"\t{name}")
+    return EXIT_OK
+
+
+def _runs(experiment_name: str | None, limit: int) -> int:
+    from .. import utils
+    from ..store import RunStore
+    from .render import print_runs
+
+    config = utils.get_configuration()
+    with RunStore(config["manager_cache_path"]) as store:
+        runs = store.list_runs(experiment_name)
+    print_runs(runs[-limit:][::-1] if limit > 0 else runs[::-1])
+    return EXIT_OK
+
+
+def _reports(host: str, port: int, update_only: bool) -> int:
+    from .. import utils
+    from ..reporting.report import serve_reports, update_report_index
+
+    config = utils.get_configuration()
+    path = update_report_index(config["reports_path"], config["manager_cache_path"])
+    if update_only:
+        print(f"updated {path}")
+        return EXIT_OK
+    serve_reports(config["reports_path"], host=host, port=port)
     return EXIT_OK
 
 
@@ -164,6 +203,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
             progress=args.progress,
             report=not args.no_report,
             all_loggers=args.all_loggers,
+            build_notebook=args.notebook,
         )
         if args.no_log:
             options["log_file"] = False

@@ -78,3 +78,29 @@ def print_run_summary(manager: Any, plain: bool = False) -> None:
         f"Run [bold]{manager.get_reference_name()}[/bold]: [{style}]{status}[/{style}]"
         + (f" - {escape(str(manager.error))}" if manager.error and status == "error" else "")
     )
+
+
+def print_runs(runs: list[dict[str, Any]], plain: bool = False) -> None:
+    """Past runs as a table: reference, status, start, dirty marker, host, notes, run line."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(show_lines=False, highlight=False)
+    for column in ("reference", "status", "commit", "host", "notes", "run line"):
+        table.add_column(column, overflow="fold")
+    for run in runs:
+        status = str(run.get("status", ""))
+        style = {"complete": "green", "error": "red"}.get(status, "yellow")
+        commit = str(run.get("commit") or "")[:10]
+        if run.get("workdir_dirty"):
+            commit += "*"
+        notes = str(run.get("notes") or "").splitlines()
+        table.add_row(
+            escape(str(run.get("reference", ""))),
+            f"[{style}]{escape(status)}[/{style}]",
+            commit,
+            escape(str(run.get("hostname") or "")),
+            escape(notes[0]) if notes else "",
+            escape(str(run.get("cli") or "")),
+        )
+    _console(plain).print(table)
