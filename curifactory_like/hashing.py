@@ -25,7 +25,6 @@ reused (``param_set.hash``), as curifactory does.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import enum
 import functools
@@ -323,8 +322,9 @@ def _encode(value: Any, where: str, seen: set[int]) -> Any:  # noqa: C901 - one 
         )
     seen = seen | {id(value)}
     if is_dataclass(value) and not isinstance(value, type):
-        return ["dataclass", [[f.name, _encode(getattr(value, f.name), f"{where}.{f.name}", seen)]
-                              for f in dataclasses.fields(value)]]
+        # the same rules as a dataclass held directly by a field: no class name, None and
+        # blacklisted fields skipped, hash_representations honoured
+        return ["dataclass", _encode_fields(value, get_param_set_hash_values(value))]
     if isinstance(value, (list, tuple)):
         tag = "tuple" if isinstance(value, tuple) else "list"
         return [tag, [_encode(item, f"{where}[{i}]", seen) for i, item in enumerate(value)]]
@@ -383,17 +383,24 @@ def _encode_callable(value: Any, where: str, seen: set[int]) -> Any:
     code = getattr(value, "__code__", None)
     if code is not None and ("<lambda>" in qualname or "<locals>" in qualname):
         # Anonymous and nested functions share names; their code tells them apart.
-        body = hashlib.sha256(
-            code.co_code + repr((code.co_consts, code.co_names, code.co_varnames)).encode()
-        ).hexdigest()
         closure = []
         for cell in getattr(value, "__closure__", None) or ():
             try:
                 closure.append(_encode(cell.cell_contents, where, seen))
             except (ValueError, UnhashableParameterError):
                 closure.append(["unencodable-closure"])
-        return ["lambda", module, qualname, body, closure]
+        return ["lambda", module, qualname, _code_fingerprint(code), closure]
     return ["callable", module, qualname]
+
+
+def _code_fingerprint(code: Any) -> str:
+    """A digest of a code object that is stable across processes (nested code included)."""
+    consts = [
+        _code_fingerprint(const) if hasattr(const, "co_code") else repr(const)
+        for const in code.co_consts
+    ]
+    text = repr((consts, code.co_names, code.co_varnames)).encode()
+    return hashlib.sha256(code.co_code + text).hexdigest()
 
 
 def _encode_by_repr(value: Any, where: str) -> Any:

@@ -236,39 +236,43 @@ class ArtifactManager:
         """Create (first call) or update this run's row in the SQLite run registry."""
         if self.dry:
             return
-        if self.store_full:
-            from . import provenance
+        from . import provenance
 
-            self.reproduction_line = provenance.reproduction_line(
-                self.run_line, self.get_run_output_path()
-            )
+        first = not self.stored
         fields = self._run_info_fields()
-        if self.reproduction_line:
-            fields["reproduce"] = self.reproduction_line
-        if not self.stored:
-            from . import provenance
-
+        if first:
             self.pip_freeze = provenance.pip_freeze()
             self.conda_env = provenance.conda_environment() or ""
             fields["pip_freeze"] = self.pip_freeze
             if self.conda_env:
                 fields["conda_env"] = self.conda_env
+            if self.status == "LIVE":
+                fields["status"] = "LIVE"
+        else:
+            fields["status"] = self.status
+            if self.status == "error":
+                fields["error"] = self.error
         with self._run_store() as store:
-            if not self.stored:
+            if first:
                 self.run_info = store.start_run(
                     str(self.experiment_name), self.run_timestamp, fields
                 )
                 self.experiment_run_number = int(self.run_info["run_number"])
                 self.stored = True
-            else:
-                if self.status == "error":
-                    fields["error"] = self.error
-                fields["status"] = self.status
+            if self.store_full:
+                # the run folder is named after the run number, known only from here on
+                self.reproduction_line = provenance.reproduction_line(
+                    self.run_line, self.get_run_output_path()
+                )
+                fields["reproduce"] = self.reproduction_line
+            if not first or self.store_full:
                 self.run_info = store.update_run(self.get_reference_name(), **fields)
         self.flush_registry()
         if self.store_full and self.run_info is not None:
             import json
 
+            if first:
+                self.write_run_env_output()
             with open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
                 json.dump(self.run_info, out, indent=4, default=str)
 
@@ -313,8 +317,8 @@ class ArtifactManager:
         """Write environment metadata into the --store-full run folder."""
         from . import provenance
 
-        self.pip_freeze = provenance.pip_freeze()
-        self.conda_env = provenance.conda_environment() or ""
+        self.pip_freeze = self.pip_freeze or provenance.pip_freeze()
+        self.conda_env = self.conda_env or provenance.conda_environment() or ""
         info = provenance.platform_info()
         self.os = f"{info.get('platform', '')} (python {info.get('python_version', '')})"
         with open(self.get_run_output_path("requirements.txt"), "w", encoding="utf-8") as out:

@@ -122,7 +122,8 @@ def plan_calls(
             elif not call.output_artifacts:
                 reason = "no outputs: a stage without outputs runs every time it is reached"
             else:
-                reason = f"artifact missing: {artifact_labels.get(missing[0], missing[0])}"
+                label = str(artifact_labels.get(missing[0], missing[0]))
+                reason = label if label.startswith("cached artifact") else f"artifact missing: {label}"
             if needing:
                 reason += f" (needed by {by_id[needing[0]].stage_name})"
             computing[call.call_id] = reason

@@ -61,20 +61,6 @@ class SkippedOutput:
         return f"SkippedOutput(stage={self.stage_name!r})"
 
 
-class MapPlaceholder:
-    """What a stage leaves in state during the map pass: which stage call produced the output."""
-
-    def __init__(self, call_id: int, name: str):
-        self.call_id = call_id
-        self.name = name
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> MapPlaceholder:
-        return self
-
-    def __repr__(self) -> str:
-        return f"MapPlaceholder({self.call_id}, {self.name!r})"
-
-
 class Record:
     """One parameter set's state (its artifacts) as it is passed through stages.
 

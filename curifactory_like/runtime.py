@@ -56,6 +56,16 @@ class CallContext:
         return self.definition.name
 
 
+def _accepts_var_keyword(function: Any) -> bool:
+    import inspect
+
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+
+
 class StageRuntime:
     """Interprets stage calls for one ArtifactManager."""
 
@@ -176,6 +186,10 @@ class StageRuntime:
         missing, no_defaults = _missing_signature_inputs(
             definition.function, definition.inputs, function_inputs
         )
+        if _accepts_var_keyword(definition.function):
+            missing = []
+        if manager.map_mode:
+            no_defaults = []  # nothing is in state while mapping; checked when executing
         if missing:
             names = ",".join(f'"{m}"' for m in missing)
             raise InputSignatureError(

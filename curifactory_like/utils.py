@@ -124,17 +124,26 @@ def init_logging(
     plain_format = logging.Formatter(
         f"%(asctime)s [%(levelname)s]{process} - %(prefix)s%(message)s"
     )
-    logger = logging.getLogger(LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.setLevel(level)
-    logger.propagate = True
+    package_logger = logging.getLogger(LOGGER_NAME)
+    root = logging.getLogger()
+    for owner in (package_logger, root):
+        for handler in list(owner.handlers):
+            if getattr(handler, "_curifactory_like", False) or owner is package_logger:
+                owner.removeHandler(handler)
+                handler.close()
+    package_logger.setLevel(level)
+    package_logger.propagate = True
+    # with disable_non_cf_loggers (the default) only the package's own messages are handled;
+    # otherwise the handlers sit on the root logger and every library's messages reach them
+    logger = package_logger if disable_non_cf_loggers else root
+    if not disable_non_cf_loggers:
+        root.setLevel(level)
     prefix_filter = _PrefixFilter()
     if log_path is not None:
         file_handler = logging.FileHandler(log_path, encoding="utf-8")
         file_handler.setFormatter(plain_format)
         file_handler.addFilter(prefix_filter)
+        file_handler._curifactory_like = True  # type: ignore[attr-defined]
         logger.addHandler(file_handler)
     if not quiet:
         console: logging.Handler
@@ -154,10 +163,11 @@ def init_logging(
             console.setFormatter(logging.Formatter(f"{process.strip()}%(prefix)s%(message)s"))
         console.addFilter(prefix_filter)
         console.setLevel(level)
+        console._curifactory_like = True  # type: ignore[attr-defined]
         logger.addHandler(console)
     elif log_path is None:
-        logger.addHandler(logging.NullHandler())
-    return logger
+        package_logger.addHandler(logging.NullHandler())
+    return package_logger
 
 
 def get_logger() -> logging.Logger:

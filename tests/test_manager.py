@@ -32,11 +32,11 @@ def test_run_numbers_increment_per_experiment(project):
 
 
 def test_registry_row_created(project):
-    """Creating a manager records the run in data/store.db as incomplete, with its notes."""
+    """Creating a live manager records the run in data/store.db as LIVE, with its notes."""
     manager = cf.ArtifactManager("exp", notes="first try", suppress_live_log=True)
     with RunStore("data") as store:
         row = store.get_run(manager.get_reference_name())
-    assert row["notes"] == "first try" and row["status"] == "incomplete"
+    assert row["notes"] == "first try" and row["status"] == "LIVE"
 
 
 def test_dry_manager_writes_nothing(project):

@@ -92,6 +92,10 @@ class Cacheable:
             if self.extension and path.endswith(self.extension) and suffix is not None:
                 path = path[: path.rindex(self.extension)]
             path = path + self._resolve_suffix(path, suffix, False)
+            manager = self.record.manager if self.record is not None else None
+            directory = os.path.dirname(path)
+            if directory and manager is not None and not (manager.dry or manager.dry_cache):
+                os.makedirs(directory, exist_ok=True)
         else:
             if self.record is None:
                 raise RuntimeError(

@@ -30,7 +30,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
         "-p", "--params", dest="parameters_name", action="append", metavar="PARAMS",
         help="parameter file name (params/<PARAMS>.py); repeat for several; default: <EXP>",
     )
-    parser.add_argument("--names", action="append", metavar="NAME",
+    parser.add_argument("-n", "--names", action="append", metavar="NAME",
                         help="only the parameter set with this name; repeat for several")
     parser.add_argument("--indices", action="append", metavar="I|A-B",
                         help="only these indices of each parameter file (A-B is end-exclusive)")
@@ -40,7 +40,7 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
                         help="recompute every stage (ignore cached artifacts)")
     parser.add_argument("--overwrite-stage", action="append", metavar="STAGE",
                         help="recompute this stage and everything downstream; repeatable")
-    parser.add_argument("--cache", metavar="DIR", help="use DIR as the cache directory")
+    parser.add_argument("-c", "--cache", metavar="DIR", help="use DIR as the cache directory")
     parser.add_argument("--prefix", help="cache file prefix instead of the experiment name")
     parser.add_argument("--lazy", action="store_true",
                         help="make every stage output Lazy (PickleCacher where none is given)")
@@ -62,11 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dry", action="store_true",
                      help="write nothing: no cache files, registry rows, log or report")
     run.add_argument("--dry-cache", action="store_true", help="write no cache files")
-    run.add_argument("--store-full", action="store_true",
+    run.add_argument("-s", "--store-full", action="store_true",
                      help="also copy artifacts and environment into data/runs/<ref>/")
     run.add_argument("--no-dag", action="store_true",
                      help="do not map the DAG first; check the cache stage by stage")
-    run.add_argument("--notes", help="notes stored with the run (first line shows in lists)")
+    run.add_argument("--notes", nargs="?", const="",
+                     help="notes stored with the run (the first line shows in `experiment runs`)")
     run.add_argument("--no-log", action="store_true", help="do not write logs/<ref>.log")
     run.add_argument("--quiet", action="store_true", help="no console log output")
     run.add_argument("--plain", action="store_true", help="plain console log instead of rich")
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--all-loggers", action="store_true", help="keep other libraries' loggers")
     run.add_argument("--notebook", action="store_true",
                      help="also write notebooks/experiments/<ref>.ipynb to explore the run")
+    # curifactory's flag forms of the inspection commands, so its command lines keep working
+    run.add_argument("--map", dest="as_map", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--hashes", dest="as_hashes", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--paths", dest="as_paths", action="store_true", help=argparse.SUPPRESS)
+    run.add_argument("--print-params", dest="as_params", nargs="?", const=True,
+                     help=argparse.SUPPRESS)
+    run.add_argument("--log-errors", action="store_true", help=argparse.SUPPRESS)
     for name, text in (
         ("map", "show what would compute, load or be skipped, and why"),
         ("hashes", "print the hash of every selected parameter set"),
@@ -168,6 +176,14 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
     from ..experiment import run_experiment
     from .render import print_dag, print_error, print_run_summary
 
+    if command == "run":
+        for flag, alias in (("as_map", "map"), ("as_hashes", "hashes"), ("as_paths", "paths")):
+            if getattr(args, flag, False):
+                command = alias
+        if getattr(args, "as_params", None) is not None:
+            command = "params"
+            args.name_or_hash = None if args.as_params is True else args.as_params
+
     inspect_only = command != "run"
     options: dict[str, Any] = dict(
         param_files=args.parameters_name,
@@ -185,7 +201,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         map_only=command == "map",
         hashes_only=command == "hashes",
         paths_only=command == "paths",
-        print_params=(args.name_or_hash or True) if command == "params" else False,
+        print_params=(getattr(args, "name_or_hash", None) or True) if command == "params" else False,
     )
     if inspect_only:
         options.update(log=True, log_debug=args.verbose, quiet=not args.verbose)
@@ -204,6 +220,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
             report=not args.no_report,
             all_loggers=args.all_loggers,
             build_notebook=args.notebook,
+            log_errors=args.log_errors,
         )
         if args.no_log:
             options["log_file"] = False
