@@ -10,6 +10,7 @@ import contextlib
 import logging
 import reprlib
 import sys
+import weakref
 from typing import Any
 
 from .config import CONFIGURATION_FILE, load_configuration
@@ -32,6 +33,8 @@ OBJECT_PREVIEW_STRING_LENGTH = 30
 _SHORT_REPR = reprlib.Repr()
 _SHORT_REPR.maxstring = _SHORT_REPR.maxother = OBJECT_PREVIEW_STRING_LENGTH + 10
 LOGGER_NAME = "curifactory_like"
+_OWN_HANDLERS: weakref.WeakSet[logging.Handler] = weakref.WeakSet()
+"""Handlers ``init_logging`` installed (so a reconfiguration removes exactly those)."""
 
 
 def get_configuration() -> dict[str, Any]:
@@ -128,7 +131,7 @@ def init_logging(
     root = logging.getLogger()
     for owner in (package_logger, root):
         for handler in list(owner.handlers):
-            if getattr(handler, "_curifactory_like", False) or owner is package_logger:
+            if handler in _OWN_HANDLERS or owner is package_logger:
                 owner.removeHandler(handler)
                 handler.close()
     package_logger.setLevel(level)
@@ -143,7 +146,7 @@ def init_logging(
         file_handler = logging.FileHandler(log_path, encoding="utf-8")
         file_handler.setFormatter(plain_format)
         file_handler.addFilter(prefix_filter)
-        file_handler._curifactory_like = True  # type: ignore[attr-defined]
+        _OWN_HANDLERS.add(file_handler)
         logger.addHandler(file_handler)
     if not quiet:
         console: logging.Handler
@@ -163,7 +166,7 @@ def init_logging(
             console.setFormatter(logging.Formatter(f"{process.strip()}%(prefix)s%(message)s"))
         console.addFilter(prefix_filter)
         console.setLevel(level)
-        console._curifactory_like = True  # type: ignore[attr-defined]
+        _OWN_HANDLERS.add(console)
         logger.addHandler(console)
     elif log_path is None:
         package_logger.addHandler(logging.NullHandler())
