@@ -14,6 +14,7 @@ from .errors import (
     CurifactoryError,
     EmptyCachersError,
     ExecutingWithSkippedInputError,
+    ExecutionError,
     ExperimentError,
     InputSignatureError,
     MissingInputError,
@@ -23,7 +24,10 @@ from .errors import (
     ParameterFileError,
     ParameterSelectionError,
     StageError,
+    StageTimeoutError,
+    TransientError,
     UnhashableParameterError,
+    WorkerDiedError,
 )
 from .hashing import set_hash_functions
 from .manager import ArtifactManager
@@ -42,6 +46,7 @@ __all__ = [
     "CurifactoryError",
     "EmptyCachersError",
     "ExecutingWithSkippedInputError",
+    "ExecutionError",
     "ExperimentError",
     "ExperimentParameters",
     "InputSignatureError",
@@ -55,7 +60,10 @@ __all__ = [
     "Procedure",
     "Record",
     "StageError",
+    "StageTimeoutError",
+    "TransientError",
     "UnhashableParameterError",
+    "WorkerDiedError",
     "aggregate",
     "caching",
     "experiment",

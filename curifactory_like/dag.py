@@ -69,6 +69,11 @@ class DAG:
                     input_artifacts=inputs,
                     output_artifacts=outputs,
                     has_cachers=any(self.artifacts[a].cacher is not None for a in outputs),
+                    detail=(
+                        record.mapped_calls[position]
+                        if position < len(getattr(record, "mapped_calls", []))
+                        else None
+                    ),
                 )
                 for artifact_index in outputs:
                     producer_of[artifact_index] = call.call_id

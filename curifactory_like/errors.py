@@ -22,6 +22,12 @@
      |    +-- CachePathError               a path escapes the cache directory
      +-- NoArtifactManagerError            a Procedure was run without a manager
      +-- RunStoreError                     the SQLite run registry cannot be used
+     +-- ExecutionError                    a scheduled stage call failed
+     |    +-- StageTimeoutError            a stage call ran past its timeout
+     |    +-- WorkerDiedError              the process running a stage call died
+     +-- TransientError                    raise it (or subclass it) in a stage for a failure
+                                           worth retrying (network, busy resource); only these
+                                           are retried by ``retries=`` unless told otherwise
 
 ``MissingInputError`` is also a ``KeyError`` and ``UnhashableParameterError`` also a
 ``TypeError``, so code written against curifactory that catches those keeps working.
@@ -127,6 +133,22 @@ class NoArtifactManagerError(CurifactoryError):
 
 class RunStoreError(CurifactoryError):
     """The SQLite run registry cannot be opened or written."""
+
+
+class ExecutionError(CurifactoryError):
+    """A stage call scheduled on an executor failed (its message names the call)."""
+
+
+class StageTimeoutError(ExecutionError):
+    """A stage call ran longer than its ``timeout=``."""
+
+
+class WorkerDiedError(ExecutionError):
+    """The worker process running a stage call died (killed, crashed, out of memory)."""
+
+
+class TransientError(CurifactoryError):
+    """A failure worth retrying; ``@stage(retries=N)`` retries only these by default."""
 
 
 class CurifactoryWarning(UserWarning):

@@ -154,6 +154,10 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     notes: str | None = None,
     all_loggers: bool = False,
     log_file: bool = True,
+    dask: str | None = None,
+    fail_fast: bool = False,
+    retries: int | None = None,
+    timeout: float | None = None,
 ) -> tuple[Any, ArtifactManager]:
     """Run an experiment and return ``(results of run(), manager)``.
 
@@ -165,10 +169,13 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         dry = True
     if hashes_only or print_params or paths_only:
         quiet = True
-    if parallel is not None:
+    if parallel is not None and parallel < 1:
+        raise ExperimentError(f"--parallel {parallel}: give a number of worker processes >= 1")
+    scheduled = bool(parallel or dask) and not (map_only or paths_only or hashes_only)
+    if scheduled and (dry or dry_cache or no_dag):
         raise ExperimentError(
-            "--parallel is not available yet in curifactory_like (it arrives with the DAG "
-            "scheduler); run without it"
+            "--parallel/--dask need the cache and the DAG: drop --dry, --dry-cache and --no-dag "
+            "(workers hand their outputs over through the cache)"
         )
     if run_string is None:
         run_string = build_run_string(
@@ -200,6 +207,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             disable_non_cf_loggers=not all_loggers,
         )
         mngr.parameter_files = list(param_files or [])
+        mngr.runtime.retries_override = retries
+        mngr.runtime.timeout_override = timeout
         if run_num_override is not None:
             mngr.experiment_run_number = run_num_override
         if run_ts_override is not None:
@@ -293,6 +302,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
                 return mngr.map, mngr
             if paths_only:
                 return _paths(mngr), mngr
+            if scheduled:
+                _schedule(mngr, parallel, dask, fail_fast)
             if progress:
                 _start_progress(mngr)
         results = experiment_module.run(final_param_sets, mngr)
@@ -312,6 +323,13 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         if not mngr.error_thrown:
             mngr.status = "error"
             mngr.error = f"{type(exc).__name__} - {exc}"
+            failed_calls = [o for o in mngr.call_outcomes if o.state.value == "failed"]
+            if failed_calls:
+                mngr.error = f"{len(failed_calls)} stage call(s) failed: " + "; ".join(
+                    f"stage '{o.stage}' of {o.record}: "
+                    f"{(o.error or '').strip().splitlines()[-1] if o.error else ''}"
+                    for o in failed_calls
+                )
             failed = mngr.runtime.failed_call
             if failed is not None:
                 mngr.error += f" (in stage '{failed[0]}' of {failed[1]})"
@@ -327,9 +345,33 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     return results, mngr
 
 
+def _schedule(mngr: ArtifactManager, parallel: int | None, dask: str | None, fail_fast: bool) -> None:
+    """Run every call that must execute on the chosen executor, before the replay."""
+    import tempfile
+
+    from .executors import make_executor
+    from .scheduler import Scheduler, worker_context
+
+    executor = make_executor(parallel=parallel, dask=dask)
+    os.makedirs(str(mngr.cache_path), exist_ok=True)
+    carry_dir = tempfile.mkdtemp(prefix=f".{mngr.get_reference_name()}-", dir=str(mngr.cache_path))
+    mngr.temporary_paths.append(carry_dir)
+    logger.info("Running the computing stage calls on the %s executor", executor.name)
+    outcomes = Scheduler(mngr, executor, fail_fast=fail_fast).run(
+        worker_context(mngr, carry_dir)
+    )
+    mngr.runtime.scheduled = outcomes
+    mngr.call_outcomes = list(outcomes.values())
+
+
 def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
     """Record artifacts and the final status, then write the report (even for a failed run)."""
+    import shutil
+
     mngr.run_end_timestamp = datetime.datetime.now()
+    for path in mngr.temporary_paths:
+        shutil.rmtree(path, ignore_errors=True)
+    mngr.temporary_paths.clear()
     mngr.record_artifacts()
     mngr.store()
     if write_report:

@@ -120,6 +120,10 @@ class ArtifactManager:
         self.dag: DAG | None = None
         """The analysed DAG of the last mapped run (kept after ``map`` is cleared)."""
         self.report_path: str | None = None
+        self.call_outcomes: list[Any] = []
+        """Per scheduled stage call (``--parallel`` / ``--dask``): state, timing, error."""
+        self.temporary_paths: list[str] = []
+        """Run-scoped scratch folders removed when the run ends."""
         self.runtime = StageRuntime(self)
         self._pending_param_sets: dict[str, Any] = {}
         self._pending_combos: list[tuple[str, str, list[str]]] = []
@@ -348,6 +352,7 @@ class ArtifactManager:
             mapped.stage_suppress_missing = record.stage_suppress_missing
             mapped.stage_kwargs_keys = record.stage_kwargs_keys
             mapped.stage_inputs_names = record.stage_inputs_names
+            mapped.mapped_calls = record.mapped_calls
             mapped.is_aggregate = record.is_aggregate
             mapped.combo_hash = record.combo_hash
             mapped.state_artifact_reps = copy.deepcopy(record.state_artifact_reps)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class Action(enum.Enum):
@@ -32,6 +33,20 @@ class Action(enum.Enum):
     @property
     def executes(self) -> bool:
         return self in (Action.COMPUTE, Action.OVERWRITE)
+
+
+@dataclass
+class CallDetail:
+    """How a stage was called in the map pass: enough to run it again by reference."""
+
+    definition: Any
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    inputs: dict[str, Any]
+    """Input name -> artifact index (stage) or [(record index, artifact index)] (aggregate)."""
+    input_records: list[int]
+    """Record indices an aggregate runs over."""
+    prior_stages: list[str]
 
 
 @dataclass
@@ -52,6 +67,7 @@ class StageCall:
     overwrite_reason: str | None = None
     producers: list[int] = field(default_factory=list)
     consumers: list[int] = field(default_factory=list)
+    detail: CallDetail | None = None
 
     @property
     def key(self) -> tuple[int, int]:

@@ -49,6 +49,23 @@ class CachedValue(Lazy):
         return f"CachedValue({self.name!r})"
 
 
+class CarriedValue(Lazy):
+    """An output without a cacher computed in a worker, carried over in a cloudpickle file."""
+
+    def __init__(self, name: str, path: str):
+        super().__init__(name)
+        self.path = path
+
+    def load(self) -> Any:
+        import cloudpickle
+
+        with open(self.path, "rb") as handle:
+            return cloudpickle.load(handle)
+
+    def __repr__(self) -> str:
+        return f"CarriedValue({self.name!r})"
+
+
 class SkippedOutput:
     """Placed in state for an output of a skipped stage that is neither computed nor cached."""
 
@@ -90,6 +107,8 @@ class Record:
         self.combo_hash: str | None = None
         self.unstored_tracked_paths: list[dict[str, Any]] = []
         self.stored_paths: list[str] = []
+        self.mapped_calls: list[Any] = []
+        """Per stage (map pass only): how it was called, for running it by reference."""
         self.stage_cachers: list[Any] | None = None
         """The cachers of the stage running right now (so a stage can ask for its paths)."""
         self.set_hash()

@@ -12,10 +12,14 @@ Three situations, chosen by the manager's state:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
+import signal
+import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,8 +34,14 @@ from .errors import (
     MissingInputError,
     OutputSignatureError,
 )
-from .plan import Action, Decision
-from .record import ArtifactRepresentation, CachedValue, MapArtifactRepresentation, SkippedOutput
+from .plan import Action, CallDetail, Decision
+from .record import (
+    ArtifactRepresentation,
+    CachedValue,
+    CarriedValue,
+    MapArtifactRepresentation,
+    SkippedOutput,
+)
 from .stage import StageDefinition, _missing_signature_inputs
 
 logger = logging.getLogger("curifactory_like.runtime")
@@ -56,6 +66,28 @@ class CallContext:
         return self.definition.name
 
 
+@contextlib.contextmanager
+def deadline(seconds: float | None, what: str) -> Iterator[None]:
+    """Raise StageTimeoutError in the main thread after ``seconds`` (Unix; no-op elsewhere)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(
+        signal, "SIGALRM"
+    ):
+        yield
+        return
+    from .errors import StageTimeoutError
+
+    def expire(signum: int, frame: Any) -> None:
+        raise StageTimeoutError(f"{what} ran past its timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def _accepts_var_keyword(function: Any) -> bool:
     import inspect
 
@@ -76,6 +108,14 @@ class StageRuntime:
         self.calls: list[dict[str, Any]] = []
         """One entry per executed-pass stage call: record, stage, action, seconds, reason."""
         self.failed_call: tuple[str, str] | None = None
+        self.forced_decision: Decision | None = None
+        self.retries_override: int | None = None
+        """``--retries``: retries for every stage (else each stage's own ``retries=``)."""
+        self.timeout_override: float | None = None
+        """``--timeout``: seconds for every stage (else each stage's own ``timeout=``)."""
+        """Set in executor workers: every call computes."""
+        self.scheduled: dict[tuple[int, int], Any] = {}
+        """Outcomes of calls an executor already ran, by (record index, position)."""
         """``(stage name, record name)`` of the first stage call that raised."""
 
     # ------------------------------------------------------------------ entry point
@@ -297,6 +337,34 @@ class StageRuntime:
             artifact.path = path  # type: ignore[attr-defined]
             artifact.problem = problem  # type: ignore[attr-defined]
             self._register_artifact(record, output, artifact)
+        record.mapped_calls.append(self._call_detail(context))
+
+    def _call_detail(self, context: CallContext) -> CallDetail:
+        """What a worker needs to run this call by reference (see executors)."""
+        record = context.record
+        definition = context.definition
+        inputs: dict[str, Any] = {}
+        input_records: list[int] = []
+        if definition.is_aggregate:
+            input_records = [r.get_record_index() for r in context.records or []]
+            for name in definition.inputs:
+                inputs[name] = [
+                    (r.get_record_index(), r.state_artifact_reps[name])
+                    for r in context.records or []
+                    if name in r.state_artifact_reps
+                ]
+        else:
+            for name in definition.inputs:
+                if name in record.state_artifact_reps and name not in context.kwargs:
+                    inputs[name] = record.state_artifact_reps[name]
+        return CallDetail(
+            definition=definition,
+            args=context.args,
+            kwargs=context.kwargs,
+            inputs=inputs,
+            input_records=input_records,
+            prior_stages=list(record.stages[:-1]),
+        )
 
     def _register_artifact(self, record: Any, output: Any, artifact: Any) -> None:
         artifacts = self.manager.artifacts
@@ -308,6 +376,11 @@ class StageRuntime:
 
     def _decide(self, context: CallContext) -> Decision:
         manager = self.manager
+        if self.forced_decision is not None:
+            return self.forced_decision
+        key = (context.record.get_record_index(), context.position)
+        if key in self.scheduled:
+            return self._scheduled_decision(context, self.scheduled[key])
         dag = getattr(manager, "map", None)
         if dag is not None and dag.plan is not None:
             decision = dag.plan.decision_for(context.record.get_record_index(), context.position)
@@ -325,6 +398,19 @@ class StageRuntime:
         if context.name in manager.overwrite_stages or manager.overwrite:
             return Decision(Action.OVERWRITE, "overwrite requested", forced=True)
         return Decision(Action.COMPUTE, "check cache")
+
+    def _scheduled_decision(self, context: CallContext, outcome: Any) -> Decision:
+        """A call an executor ran: its outputs are on disk, or it failed."""
+        from .errors import ExecutionError
+
+        if outcome.failed:
+            detail = outcome.error.strip().splitlines()[-1] if outcome.error else ""
+            raise ExecutionError(
+                f"stage '{context.name}' of {context.record.get_reference_name()} "
+                + ("failed" if outcome.state.value == "failed" else "was not run")
+                + (f": {detail}" if detail else "")
+            )
+        return Decision(Action.SKIP, f"computed by the {outcome.executor} executor")
 
     def _written_earlier_this_run(self, context: CallContext) -> bool:
         if not context.cachers or not self.written_this_run:
@@ -346,8 +432,11 @@ class StageRuntime:
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
             artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
+            carried = self._carried_path(context, str(output)) if value is None else None
             if value is not None and cacher is not None:
                 artifact.file = cacher.get_path()
+            elif carried is not None:
+                value = CarriedValue(str(output), carried)
             else:
                 value = SkippedOutput(record, context.name, artifact)
             artifact.action = "skipped"
@@ -355,6 +444,12 @@ class StageRuntime:
             record.state[str(output)] = value
         self.manager.restore_cached_reportables(context)
         record.store_tracked_paths()
+
+    def _carried_path(self, context: CallContext, output: str) -> str | None:
+        outcome = self.scheduled.get((context.record.get_record_index(), context.position))
+        if outcome is None:
+            return None
+        return outcome.carried.get(output)
 
     def _load(self, context: CallContext) -> bool:
         """Load every cached output into state; ``False`` if any is unusable (then compute)."""
@@ -436,10 +531,7 @@ class StageRuntime:
         logger.info("Stage %s executing...", context.name)
         started = time.perf_counter()
         try:
-            if context.definition.is_aggregate:
-                returned = context.definition.function(record, context.records, **inputs)
-            else:
-                returned = context.definition.function(record, *context.args, **inputs)
+            returned = self._call_with_retries(context, inputs)
         except BaseException:
             if self.failed_call is None:
                 self.failed_call = (context.name, record.get_reference_name())
@@ -452,6 +544,31 @@ class StageRuntime:
         manager.store_reportables(context)
         record.store_tracked_paths()
         logger.info("Stage %s complete", context.name)
+
+    def _call_with_retries(self, context: CallContext, inputs: dict[str, Any]) -> Any:
+        """Run the stage body, retrying exceptions in ``retry_on`` and enforcing ``timeout``."""
+        definition = context.definition
+        retries = definition.retries if self.retries_override is None else self.retries_override
+        timeout = definition.timeout if self.timeout_override is None else self.timeout_override
+        attempt = 0
+        while True:
+            try:
+                with deadline(timeout, f"stage '{context.name}'"):
+                    if definition.is_aggregate:
+                        return definition.function(context.record, context.records, **inputs)
+                    return definition.function(context.record, *context.args, **inputs)
+            except definition.retry_on as exc:
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                logger.warning(
+                    "Stage %s failed (%s: %s); retry %d of %d",
+                    context.name,
+                    type(exc).__name__,
+                    exc,
+                    attempt,
+                    retries,
+                )
 
     def _store_outputs(self, context: CallContext, returned: Any) -> None:
         record = context.record

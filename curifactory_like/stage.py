@@ -21,6 +21,7 @@ from .errors import (
     CurifactoryError,
     EmptyCachersError,
     InputSignatureError,
+    TransientError,
 )
 
 
@@ -34,6 +35,13 @@ class StageDefinition:
     cachers: list[Any] | None
     suppress_missing_inputs: bool = False
     is_aggregate: bool = False
+    retries: int = 0
+    """How many times a failed call is retried (only for exceptions in ``retry_on``)."""
+    timeout: float | None = None
+    """Seconds a call may run before it is stopped and fails."""
+    retry_on: tuple[type[BaseException], ...] = (TransientError,)
+    resources: dict[str, float] = field(default_factory=dict)
+    """Resource hints for cluster executors, e.g. ``{"GPU": 1}`` (passed to Dask)."""
     declaration_problems: list[CurifactoryError] = field(default_factory=list)
 
     @property
@@ -123,6 +131,7 @@ def _declare(
     cachers: Sequence[Any] | None,
     suppress_missing_inputs: bool,
     is_aggregate: bool,
+    options: ExecutionOptions,
 ) -> StageDefinition:
     definition = StageDefinition(
         function=function,
@@ -131,9 +140,23 @@ def _declare(
         cachers=list(cachers) if cachers is not None else None,
         suppress_missing_inputs=suppress_missing_inputs,
         is_aggregate=is_aggregate,
+        retries=max(0, int(options.retries)),
+        timeout=options.timeout,
+        retry_on=tuple(options.retry_on) if options.retry_on is not None else (TransientError,),
+        resources=dict(options.resources or {}),
     )
     definition.declaration_problems = _declaration_problems(definition)
     return definition
+
+
+@dataclass
+class ExecutionOptions:
+    """Per-stage execution options shared by ``@stage`` and ``@aggregate``."""
+
+    retries: int = 0
+    timeout: float | None = None
+    retry_on: Sequence[type[BaseException]] | None = None
+    resources: dict[str, float] | None = None
 
 
 def stage(
@@ -141,6 +164,11 @@ def stage(
     outputs: Sequence[str | Lazy] | None = None,
     cachers: Sequence[Any] | None = None,
     suppress_missing_inputs: bool = False,
+    *,
+    retries: int = 0,
+    timeout: float | None = None,
+    retry_on: Sequence[type[BaseException]] | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, *inputs)`` as a stage.
 
@@ -150,10 +178,17 @@ def stage(
         cachers: one cacher (class or instance) per output; ``None`` for no caching.
         suppress_missing_inputs: pass missing inputs as their signature defaults instead of
             raising.
+        retries: retry a failed call this many times, for exceptions in ``retry_on``
+            (default: only ``curifactory_like.TransientError``).
+        timeout: seconds a call may run before it fails with StageTimeoutError.
+        resources: resource hints for cluster executors (e.g. ``{"GPU": 1}`` for Dask).
     """
+    options = ExecutionOptions(retries, timeout, retry_on, resources)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-        definition = _declare(function, inputs, outputs, cachers, suppress_missing_inputs, False)
+        definition = _declare(
+            function, inputs, outputs, cachers, suppress_missing_inputs, False, options
+        )
 
         @functools.wraps(function)
         def wrapper(record: Any, *args: Any, **kwargs: Any) -> Any:
@@ -169,15 +204,22 @@ def aggregate(
     inputs: Sequence[str] | None = None,
     outputs: Sequence[str | Lazy] | None = None,
     cachers: Sequence[Any] | None = None,
+    *,
+    retries: int = 0,
+    timeout: float | None = None,
+    retry_on: Sequence[type[BaseException]] | None = None,
+    resources: dict[str, float] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, records, *inputs)`` as an aggregate stage.
 
     Each input is passed as a dict ``{record: value}`` over the input records (by default every
     other record of the manager). The aggregate record's hash combines its input records' hashes.
+    ``retries``, ``timeout``, ``retry_on`` and ``resources`` are as for ``@stage``.
     """
+    options = ExecutionOptions(retries, timeout, retry_on, resources)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
-        definition = _declare(function, inputs, outputs, cachers, False, True)
+        definition = _declare(function, inputs, outputs, cachers, False, True, options)
 
         @functools.wraps(function)
         def wrapper(record: Any, records: list[Any] | None = None, **kwargs: Any) -> Any:

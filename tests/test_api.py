@@ -9,7 +9,8 @@ import curifactory_like as cf
 
 EXPECTED_ALL = {
     "ArtifactManager", "CacheWriteError", "CachersMismatchError", "ConfigurationError",
-    "CurifactoryError", "EmptyCachersError", "ExecutingWithSkippedInputError", "ExperimentError",
+    "CurifactoryError", "EmptyCachersError", "ExecutingWithSkippedInputError", "ExecutionError",
+    "ExperimentError", "StageTimeoutError", "TransientError", "WorkerDiedError",
     "ExperimentParameters", "InputSignatureError", "Lazy", "MissingInputError",
     "NoArtifactManagerError", "OutputSignatureError", "ParameterError", "ParameterFileError",
     "ParameterSelectionError", "Procedure", "Record", "StageError", "UnhashableParameterError",

@@ -75,6 +75,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--progress", action="store_true", help="rich progress bars per record")
     run.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     run.add_argument("--all-loggers", action="store_true", help="keep other libraries' loggers")
+    run.add_argument("--parallel", type=int, metavar="N",
+                     help="run the computing stage calls on N local worker processes")
+    run.add_argument("--dask", metavar="ADDRESS",
+                     help="run them on a Dask scheduler (tcp://host:port), or 'local:N' to "
+                     "start a LocalCluster of N workers (needs the [dask] extra)")
+    run.add_argument("--fail-fast", action="store_true",
+                     help="stop scheduling new stage calls after the first failure")
+    run.add_argument("--retries", type=int, metavar="N",
+                     help="retry every failing stage call up to N times (transient errors)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="fail any stage call that runs longer than SECONDS")
     run.add_argument("--notebook", action="store_true",
                      help="also write notebooks/experiments/<ref>.ipynb to explore the run")
     # curifactory's flag forms of the inspection commands, so its command lines keep working
@@ -221,6 +232,11 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
             all_loggers=args.all_loggers,
             build_notebook=args.notebook,
             log_errors=args.log_errors,
+            parallel=args.parallel,
+            dask=args.dask,
+            fail_fast=args.fail_fast,
+            retries=args.retries,
+            timeout=args.timeout,
         )
         if args.no_log:
             options["log_file"] = False

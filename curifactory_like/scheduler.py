@@ -1,0 +1,311 @@
+"""Scheduling a mapped, planned run on an executor.
+
+The parent knows every stage call and every cache key before anything runs. Only the calls the
+plan says must execute are turned into tasks; each is submitted as soon as the calls producing
+its inputs have finished, so independent records and branches run concurrently and an
+aggregate waits for all of its inputs. Two calls writing the same cache paths run once. A
+failing call fails its dependents (``upstream_failed``); independent work continues unless
+``fail_fast``. The outcome of every call is returned; the parent then replays the experiment
+with each executed call read back from the cache.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from .executors.base import (
+    CallState,
+    Executor,
+    InputRef,
+    RecordSpec,
+    StageTask,
+    TaskResult,
+    WorkerContext,
+)
+from .plan import StageCall
+
+logger = logging.getLogger("curifactory_like.scheduler")
+
+
+@dataclass
+class CallOutcome:
+    """What happened to one stage call of a scheduled run."""
+
+    key: tuple[int, int]
+    stage: str
+    record: str
+    state: CallState = CallState.PENDING
+    seconds: float = 0.0
+    error: str | None = None
+    carried: dict[str, str] = field(default_factory=dict)
+    executor: str = ""
+    duplicate_of: tuple[int, int] | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.state in (CallState.FAILED, CallState.UPSTREAM_FAILED)
+
+
+def worker_context(manager: Any, carry_dir: str) -> WorkerContext:
+    """The run-wide facts every worker needs."""
+    import sys
+
+    from . import hashing
+
+    return WorkerContext(
+        cwd=os.getcwd(),
+        sys_path=[p for p in sys.path if p],
+        config=dict(manager.config),
+        experiment_name=str(manager.experiment_name),
+        prefix=manager.prefix,
+        cache_path=str(manager.cache_path),
+        hash_mode=hashing.active_hash_mode(),
+        lazy=manager.lazy,
+        ignore_lazy=manager.ignore_lazy,
+        reference=manager.get_reference_name(),
+        run_number=manager.experiment_run_number,
+        run_timestamp=manager.run_timestamp,
+        carry_dir=carry_dir,
+        log_level=logging.getLogger("curifactory_like").getEffectiveLevel(),
+        retries_override=manager.runtime.retries_override,
+        timeout_override=manager.runtime.timeout_override,
+    )
+
+
+class Scheduler:
+    """Runs the executing calls of ``manager.map`` on ``executor``."""
+
+    def __init__(self, manager: Any, executor: Executor, fail_fast: bool = False):
+        self.manager = manager
+        self.dag = manager.map
+        self.executor = executor
+        self.fail_fast = fail_fast
+        self.outcomes: dict[tuple[int, int], CallOutcome] = {}
+        self._producer_of: dict[int, StageCall] = {}
+        self._record_specs: dict[int, RecordSpec] = {}
+        self._tasks: dict[int, StageCall] = {}
+
+    # ------------------------------------------------------------------ building tasks
+
+    def _record_spec(self, index: int) -> RecordSpec:
+        spec = self._record_specs.get(index)
+        if spec is None:
+            record = self.dag.records[index]
+            spec = RecordSpec(
+                index=index,
+                params_blob=cloudpickle.dumps(record.params) if record.params is not None else None,
+                hash=record.get_hash(),
+                is_aggregate=record.is_aggregate,
+                combo_hash=record.combo_hash,
+                input_records=tuple(self.dag.records.index(r) for r in record.input_records),
+            )
+            self._record_specs[index] = spec
+        return spec
+
+    def _input_ref(self, artifact_index: int, records: dict[int, RecordSpec]) -> InputRef:
+        artifact = self.dag.artifacts[artifact_index]
+        records.setdefault(artifact.record_index, self._record_spec(artifact.record_index))
+        producer = self._producer_of.get(artifact_index)
+        name = str(artifact.name)
+        if artifact.cacher is None:
+            outcome = self.outcomes.get(producer.key) if producer is not None else None
+            carried = outcome.carried.get(name) if outcome is not None else None
+            return InputRef(artifact.record_index, artifact.stage_name, name, carried_path=carried)
+        detached = copy.copy(artifact.cacher)
+        detached.record = None
+        detached.metadata = None
+        detached.cache_paths = []
+        lazy = False
+        if producer is not None and producer.detail is not None:
+            from .caching.lazy import Lazy
+
+            lazy = any(
+                isinstance(o, Lazy) and str(o) == name for o in producer.detail.definition.outputs
+            )
+        return InputRef(
+            artifact.record_index,
+            artifact.stage_name,
+            name,
+            cacher_blob=cloudpickle.dumps(detached),
+            lazy=lazy,
+        )
+
+    def _task(self, task_id: int, call: StageCall) -> StageTask:
+        detail = call.detail
+        assert detail is not None, f"no map detail for {call.stage_name}"
+        definition = detail.definition
+        records = {call.record_index: self._record_spec(call.record_index)}
+        for index in detail.input_records:
+            records[index] = self._record_spec(index)
+        inputs: dict[str, Any] = {}
+        for name, source in detail.inputs.items():
+            if isinstance(source, list):
+                inputs[name] = [(r, self._input_ref(a, records)) for r, a in source]
+            else:
+                inputs[name] = self._input_ref(source, records)
+        importable = "<locals>" not in definition.qualname
+        decision = self.dag.plan.decisions[call.key]
+        return StageTask(
+            task_id=task_id,
+            key=call.key,
+            stage_module=definition.module,
+            stage_qualname=definition.qualname,
+            stage_blob=None if importable else cloudpickle.dumps(definition),
+            record=records[call.record_index],
+            records=records,
+            inputs=inputs,
+            args_blob=cloudpickle.dumps((detail.args, detail.kwargs)),
+            prior_stages=list(detail.prior_stages),
+            overwrite=decision.action.value == "overwrite",
+            label=f"stage '{call.stage_name}' of {call.record_name}",
+            timeout=self.manager.runtime.timeout_override or definition.timeout,
+            resources=dict(definition.resources),
+        )
+
+    # ------------------------------------------------------------------ running
+
+    def run(self, context: WorkerContext) -> dict[tuple[int, int], CallOutcome]:
+        """Run every executing call; return the outcome of each by (record, position)."""
+        plan = self.dag.plan
+        executing = [c for c in self.dag.calls if plan.decisions[c.key].action.executes]
+        for call in self.dag.calls:
+            for artifact_index in call.output_artifacts:
+                self._producer_of[artifact_index] = call
+        for call in executing:
+            self.outcomes[call.key] = CallOutcome(call.key, call.stage_name, call.record_name)
+        if not executing:
+            return self.outcomes
+        by_id = {c.call_id: c for c in self.dag.calls}
+        waiting_on = {
+            c.call_id: {p for p in c.producers if plan.decisions[by_id[p].key].action.executes}
+            for c in executing
+        }
+        cache_keys = {c.call_id: self._cache_key(c) for c in executing}
+        running_keys: dict[tuple[str, ...], StageCall] = {}
+        pending = {c.call_id: c for c in executing}
+        self.executor.start(context)
+        started = time.perf_counter()
+        try:
+            while pending or self._tasks:
+                self._submit_ready(pending, waiting_on, cache_keys, running_keys)
+                if not self._tasks:
+                    break
+                for result in self.executor.collect(timeout=None):
+                    self._finish(result, by_id, pending, waiting_on, running_keys, cache_keys)
+        finally:
+            self.executor.stop()
+        logger.info(
+            "Scheduled %d stage calls on the %s executor in %.2f s",
+            len(executing),
+            self.executor.name,
+            time.perf_counter() - started,
+        )
+        return self.outcomes
+
+    def _cache_key(self, call: StageCall) -> tuple[str, ...] | None:
+        paths = [getattr(self.dag.artifacts[a], "path", None) for a in call.output_artifacts]
+        if not paths or any(p is None for p in paths):
+            return None
+        return tuple(sorted(str(p) for p in paths))
+
+    def _submit_ready(
+        self,
+        pending: dict[int, StageCall],
+        waiting_on: dict[int, set[int]],
+        cache_keys: dict[int, tuple[str, ...] | None],
+        running_keys: dict[tuple[str, ...], StageCall],
+    ) -> None:
+        for call_id in [c for c, w in waiting_on.items() if not w and c in pending]:
+            call = pending[call_id]
+            key = cache_keys[call_id]
+            if key is not None and key in running_keys:
+                continue  # an identical call is running; this one completes with it
+            del pending[call_id]
+            outcome = self.outcomes[call.key]
+            if key is not None:
+                running_keys[key] = call
+            try:
+                task = self._task(call_id, call)
+            except Exception as exc:
+                outcome.state = CallState.FAILED
+                outcome.error = f"could not prepare the call: {type(exc).__name__}: {exc}"
+                continue
+            outcome.state = CallState.RUNNING
+            outcome.executor = self.executor.name
+            self._tasks[call_id] = call
+            self.executor.submit(task)
+
+    def _finish(
+        self,
+        result: TaskResult,
+        by_id: dict[int, StageCall],
+        pending: dict[int, StageCall],
+        waiting_on: dict[int, set[int]],
+        running_keys: dict[tuple[str, ...], StageCall],
+        cache_keys: dict[int, tuple[str, ...] | None],
+    ) -> None:
+        call = self._tasks.pop(result.task_id)
+        outcome = self.outcomes[call.key]
+        outcome.seconds = result.seconds
+        for line in result.log_lines:
+            logger.info("%s", line)
+        if result.ok:
+            outcome.state = CallState.FINISHED
+            outcome.carried = dict(result.carried)
+        else:
+            outcome.state = CallState.FAILED
+            outcome.error = result.error
+            logger.error("%s failed:\n%s", outcome_label(call), (result.error or "").rstrip())
+        key = cache_keys[call.call_id]
+        twins = [c for c in pending.values() if key is not None and cache_keys[c.call_id] == key]
+        for twin in twins:
+            del pending[twin.call_id]
+            twin_outcome = self.outcomes[twin.key]
+            twin_outcome.duplicate_of = call.key
+            twin_outcome.executor = self.executor.name
+            twin_outcome.state = CallState.CACHED if result.ok else CallState.FAILED
+            twin_outcome.error = result.error
+            self._release(twin, result.ok, by_id, pending, waiting_on)
+        if key is not None:
+            running_keys.pop(key, None)
+        self._release(call, result.ok, by_id, pending, waiting_on)
+        if not result.ok and self.fail_fast:
+            for left in list(pending.values()):
+                self.outcomes[left.key].state = CallState.UPSTREAM_FAILED
+                self.outcomes[left.key].error = "not run: --fail-fast after a failure"
+                del pending[left.call_id]
+
+    def _release(
+        self,
+        call: StageCall,
+        ok: bool,
+        by_id: dict[int, StageCall],
+        pending: dict[int, StageCall],
+        waiting_on: dict[int, set[int]],
+    ) -> None:
+        if ok:
+            for consumer_id in call.consumers:
+                waiting_on.get(consumer_id, set()).discard(call.call_id)
+            return
+        stack = list(call.consumers)
+        while stack:
+            consumer_id = stack.pop()
+            consumer: StageCall = by_id[consumer_id]
+            if consumer_id in pending:
+                del pending[consumer_id]
+                self.outcomes[consumer.key].state = CallState.UPSTREAM_FAILED
+                self.outcomes[consumer.key].error = (
+                    f"not run: {outcome_label(call)} failed"
+                )
+                stack.extend(consumer.consumers)
+
+
+def outcome_label(call: StageCall) -> str:
+    return f"stage '{call.stage_name}' of {call.record_name}"
