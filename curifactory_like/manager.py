@@ -301,9 +301,36 @@ class ArtifactManager:
                     "action": getattr(artifact, "action", "loaded"),
                 }
             )
-        if rows:
+        calls = self.stage_call_states()
+        if rows or calls:
             with self._run_store() as store:
-                store.record_artifacts(self.get_reference_name(), rows)
+                if rows:
+                    store.record_artifacts(self.get_reference_name(), rows)
+                if calls:
+                    store.record_stage_calls(self.get_reference_name(), calls)
+
+    def stage_call_states(self) -> list[dict[str, Any]]:
+        """Every stage call of the run with its state and timing (scheduled or in-process)."""
+        states = {"computed": "finished", "loaded": "cached", "skipped": "skipped",
+                  "failed": "failed"}
+        scheduled = {o.key: o for o in self.call_outcomes}
+        calls = []
+        for call in self.runtime.calls:
+            outcome = scheduled.pop((call["record_index"], call["position"]), None)
+            entry = {**call, "state": states.get(call["action"], call["action"]),
+                     "executor": "serial", "error": None}
+            if outcome is not None:
+                entry.update(state=outcome.state.value, seconds=outcome.seconds,
+                             executor=outcome.executor, error=outcome.error)
+            entry.pop("action", None)
+            entry.pop("reason", None)
+            calls.append(entry)
+        for outcome in scheduled.values():  # never reached by the replay (it stopped early)
+            calls.append({"record_index": outcome.key[0], "record": outcome.record,
+                          "position": outcome.key[1], "stage": outcome.stage,
+                          "state": outcome.state.value, "seconds": outcome.seconds,
+                          "executor": outcome.executor, "error": outcome.error})
+        return calls
 
     def artifact_run_info(self) -> dict[str, Any]:
         """The compact run block stored in each artifact's sidecar (not the whole param list)."""

@@ -348,3 +348,80 @@ def test_dask_rejects_signals_gracefully_without_distributed(monkeypatch):
 
 
 
+
+
+def test_stage_call_states_recorded_in_registry(graph):
+    """Every stage call's state and timing lands in the registry, failures included."""
+    graph.params("failing", '''
+from experiments.graph import Params
+
+def get_params():
+    return [Params(name="p0", x=0), Params(name="p1", x=1, fail=True)]
+''')
+    _, manager = run_experiment("graph", param_files=["failing"], report=False, parallel=2)
+    from curifactory_like.store import RunStore
+
+    with RunStore("data") as store:
+        rows = store.stage_calls(manager.get_reference_name())
+    states = {(row["stage"], row["record"]): row["state"] for row in rows}
+    assert states[("left", "Record 1 (p1)")] == "failed"
+    assert states[("joined", "Record 1 (p1)")] == "upstream_failed"
+    assert states[("joined", "Record 0 (p0)")] == "finished"
+    assert all(row["seconds"] is not None for row in rows)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A real `dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    pytest.importorskip("distributed")
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    address = f"tcp://127.0.0.1:{port}"
+    dask_cli = shutil.which("dask")
+    base = [dask_cli] if dask_cli else [sys.executable, "-m", "distributed.cli.dask_scheduler"]
+    scheduler_cmd = [*base, "scheduler"] if dask_cli else base
+    scheduler_cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
+    worker_base = [dask_cli, "worker"] if dask_cli else [
+        sys.executable, "-m", "distributed.cli.dask_worker"]
+    logs = open(tmp_path / "dask.log", "w")
+    processes = [subprocess.Popen(scheduler_cmd, stdout=logs, stderr=logs)]
+    time.sleep(1.5)
+    for _ in range(2):
+        processes.append(subprocess.Popen(
+            [*worker_base, address, "--nthreads", "1", "--no-dashboard", "--nworkers", "1"],
+            stdout=logs, stderr=logs))
+    from distributed import Client
+
+    with Client(address, timeout=30) as client:
+        client.wait_for_workers(2, timeout=60)
+    yield address
+    for process in reversed(processes):
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    logs.close()
+
+
+def test_dask_scheduler_with_worker_processes(graph, dask_cluster):
+    """A run on a separate Dask scheduler with two worker processes matches a serial run."""
+    _, manager = run("serial")
+    serial_cache = cache_contents(graph)
+    calls()
+    import shutil
+
+    shutil.rmtree("data")
+    results, manager = run_experiment("graph", param_files=["graph"], report=False,
+                                      dask=dask_cluster)
+    assert manager.status == "complete", manager.error
+    assert calls() == EXPECTED_CALLS
+    assert cache_contents(graph) == serial_cache

@@ -36,7 +36,7 @@ __all__ = [
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 """The datetime format used in run reference names."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version this module writes (``PRAGMA user_version``)."""
 
 
@@ -80,7 +80,15 @@ CREATE INDEX artifacts_path ON artifacts (path, action);
 CREATE INDEX artifacts_reference ON artifacts (reference);
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_SCHEMA_V2 = """
+CREATE TABLE stage_calls (
+    id INTEGER PRIMARY KEY, reference TEXT NOT NULL REFERENCES runs (reference) ON DELETE CASCADE,
+    record_index INTEGER, record TEXT, position INTEGER, stage TEXT NOT NULL,
+    state TEXT NOT NULL, seconds REAL, executor TEXT, error TEXT);
+CREATE INDEX stage_calls_by_run ON stage_calls (reference)
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 class RunStore:
@@ -322,6 +330,36 @@ class RunStore:
                 " :size, :checksum, :action)",
                 rows,
             )
+
+    # -- stage calls ---------------------------------------------------------------------------
+
+    def record_stage_calls(self, reference: str, calls: Iterable[dict[str, Any]]) -> None:
+        """Record the state (finished, cached, failed, ...) and timing of each stage call."""
+        optional = dict.fromkeys(
+            ("record_index", "record", "position", "seconds", "executor", "error")
+        )
+        rows = [{**optional, **entry, "reference": reference} for entry in calls]
+        for row in rows:
+            row["state"] = _text(row["state"])
+        with self._db.write(f"record {len(rows)} stage call(s) of run {reference!r}") as conn:
+            conn.execute("DELETE FROM stage_calls WHERE reference = ?", (reference,))
+            conn.executemany(
+                "INSERT INTO stage_calls (reference, record_index, record, position, stage,"
+                " state, seconds, executor, error) VALUES (:reference, :record_index, :record,"
+                " :position, :stage, :state, :seconds, :executor, :error)",
+                rows,
+            )
+
+    def stage_calls(self, reference: str) -> list[dict[str, Any]]:
+        """The recorded stage calls of a run, in the order they were recorded."""
+        with self._db.read(f"read stage calls of {reference!r}") as conn:
+            cursor = conn.execute(
+                "SELECT record_index, record, position, stage, state, seconds, executor, error"
+                " FROM stage_calls WHERE reference = ? ORDER BY id",
+                (reference,),
+            )
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     def artifact_producers(self, paths: Iterable[str]) -> dict[str, str]:
         """Map each path to the most recent run that computed or overwrote it (if any did)."""
