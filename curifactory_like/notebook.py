@@ -160,7 +160,7 @@ def _reportables_html(
     manager: Any, sections: list[tuple[str | None, list[Any]]], empty_note: str
 ) -> HTML:
     rendered = [
-        (title, [Markup(inline_reportable_html(r, manager)) for r in reportables])
+        (title, [Markup(_inline_reportable_html(r, manager)) for r in reportables])
         for title, reportables in sections
         if reportables
     ]
@@ -168,7 +168,7 @@ def _reportables_html(
     return _as_html(markup)
 
 
-def inline_reportable_html(reportable: Any, manager: Any = None) -> str:
+def _inline_reportable_html(reportable: Any, manager: Any = None) -> str:
     """The framed HTML of ``reportable`` with every file it renders embedded as a data URI.
 
     The reportable renders into a temporary folder; its ``html()`` sees that folder under a
@@ -227,8 +227,8 @@ def display_stage_graph(manager: Any) -> HTML:
         svg = _stage_graph(records, artifacts).pipe(format="svg", encoding="utf-8")
     except graphviz.ExecutableNotFound:
         note = (
-            "The stage graph needs graphviz's 'dot' program, which was not found on PATH; "
-            "install graphviz (e.g. 'apt-get install graphviz' or 'conda install graphviz')."
+            "The stage graph needs the dot program of Graphviz, which was not found on PATH; "
+            "install Graphviz (for example apt-get install graphviz, or conda install graphviz)."
         )
         return _as_html(render_template("notebook/graph.html", note=note))
     svg = svg[svg.find("<svg") :]  # drop the XML declaration and doctype
@@ -315,7 +315,7 @@ def record_html(record: Any) -> str:
                 "name": name,
                 "preview": preview,
                 "action": getattr(artifact, "action", "") if artifact is not None else "",
-                "file": getattr(artifact, "file", "") if artifact is not None else "",
+                "file": _artifact_file(artifact),
             }
         )
     params = record.params
@@ -328,6 +328,11 @@ def record_html(record: Any) -> str:
         stages=list(record.stages),
         artifacts=rows,
     )
+
+
+def _artifact_file(artifact: Any) -> str:
+    path = getattr(artifact, "file", None)
+    return "(not cached)" if not path or path == "no file" else str(path)
 
 
 # ---------------------------------------------------------------------------- experiment notebook

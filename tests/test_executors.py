@@ -390,26 +390,25 @@ def dask_cluster(tmp_path):
     scheduler_cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-dashboard"]
     worker_base = [dask_cli, "worker"] if dask_cli else [
         sys.executable, "-m", "distributed.cli.dask_worker"]
-    logs = open(tmp_path / "dask.log", "w")
-    processes = [subprocess.Popen(scheduler_cmd, stdout=logs, stderr=logs)]
-    time.sleep(1.5)
-    for _ in range(2):
-        processes.append(subprocess.Popen(
-            [*worker_base, address, "--nthreads", "1", "--no-dashboard", "--nworkers", "1"],
-            stdout=logs, stderr=logs))
-    from distributed import Client
+    with open(tmp_path / "dask.log", "w") as logs:
+        processes = [subprocess.Popen(scheduler_cmd, stdout=logs, stderr=logs)]
+        time.sleep(1.5)
+        for _ in range(2):
+            processes.append(subprocess.Popen(
+                [*worker_base, address, "--nthreads", "1", "--no-dashboard", "--nworkers", "1"],
+                stdout=logs, stderr=logs))
+        from distributed import Client
 
-    with Client(address, timeout=30) as client:
-        client.wait_for_workers(2, timeout=60)
-    yield address
-    for process in reversed(processes):
-        process.terminate()
-    for process in processes:
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    logs.close()
+        with Client(address, timeout=30) as client:
+            client.wait_for_workers(2, timeout=60)
+        yield address
+        for process in reversed(processes):
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 def test_dask_scheduler_with_worker_processes(graph, dask_cluster):

@@ -96,11 +96,19 @@ def test_json_reporter_shows_non_json_values_as_strings():
     assert "2024-01-02 00:00:00" in html
 
 
-def test_latex_table_reporter_shows_escaped_latex():
-    """The LaTeX source of the table is shown in a <pre> block with & escaped for HTML."""
+def test_latex_table_reporter_html_is_curifactorys_three_item_list():
+    """html() is ["<pre>", the LaTeX source, "</pre>"], the column separators left as " & "."""
     html = LatexTableReporter(pd.DataFrame({"a": [1, 2], "b": [3, 4]})).html()
-    assert html.startswith("<pre>\\begin{tabular}{lrr}")
-    assert "0 &amp; 1 &amp; 3 \\\\" in html
+    assert html[0] == "<pre>" and html[2] == "</pre>"
+    assert html[1].startswith("\\begin{tabular}{lrr}")
+    assert "0 & 1 & 3 \\\\" in html[1]
+
+
+def test_latex_table_reporter_escapes_markup_and_references():
+    """Markup and anything that could start a character reference in cells shows as text."""
+    html = "".join(LatexTableReporter(pd.DataFrame({"a": [SCRIPT, "R&D &lt;"]})).html())
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "R&amp;D &amp;lt;" in html
 
 
 def test_html_reporter_passes_html_through():
@@ -145,7 +153,7 @@ def test_figure_reporter_closes_pyplot_figure_after_render(tmp_path):
 
 
 def test_figure_reporter_unpickling_does_not_reopen_the_figure():
-    """A cached (pickled) FigureReporter whose figure was open in pyplot loads without
+    """A pickled FigureReporter whose figure was open in pyplot loads without
     registering the figure with pyplot again."""
     fig, ax = plt.subplots()
     ax.plot([1, 2])
@@ -173,7 +181,7 @@ def test_image_reporter_survives_deleting_the_source(tmp_path):
 
 
 def test_image_reporter_survives_pickling_after_deletion(tmp_path):
-    """A cached (pickled) ImageReporter renders its image after the original is gone."""
+    """A pickled ImageReporter renders its image after the original is gone."""
     source = tmp_path / "source.png"
     small_figure().savefig(source)
     payload = pickle.dumps(ImageReporter(source))
@@ -308,50 +316,3 @@ def test_reporting_all_lists_the_public_names():
         and not isinstance(value, types.ModuleType)
     }
     assert set(reporting.__all__) == public
-
-
-# -- persistence: reportables of a cached stage come back -------------------------------------
-
-
-def test_cached_stage_reports_its_reportables_again(tmp_path, monkeypatch):
-    """A stage loaded from cache re-reports the reportables it reported when it ran."""
-    from curifactory_like.caching import JsonCacher
-    from curifactory_like.manager import ArtifactManager
-    from curifactory_like.params import ExperimentParameters
-    from curifactory_like.record import Record
-    from curifactory_like.stage import stage
-
-    monkeypatch.chdir(tmp_path)
-    calls = []
-
-    @stage(inputs=None, outputs=["scores"], cachers=[JsonCacher])
-    def score(record):
-        calls.append(record)
-        record.report(JsonReporter({"rmse": 0.5}, name="scores"))
-        record.report(LinePlotReporter([1, 2, 3], name="curve"))
-        return {"rmse": 0.5}
-
-    def run_once():
-        manager = ArtifactManager(
-            "persist",
-            manager_cache_path=str(tmp_path / "data"),
-            cache_path=str(tmp_path / "data" / "cache"),
-            runs_path=str(tmp_path / "data" / "runs"),
-            logs_path=str(tmp_path / "logs"),
-            reports_path=str(tmp_path / "reports"),
-            status_override=None,
-            suppress_live_log=True,
-        )
-        score(Record(manager, ExperimentParameters(name="p0")))
-        return manager
-
-    run_once()
-    manager = run_once()
-    assert len(calls) == 1
-    assert [r.qualified_name for r in manager.reportables] == [
-        "p0_score_scores",
-        "p0_score_curve",
-    ]
-    assert manager.reportables[0].record is manager.records[0]
-    lines = render_reportable(manager.reportables[1], manager, str(tmp_path / "out"))
-    assert (tmp_path / "out" / "p0_score_curve.png").exists() and lines

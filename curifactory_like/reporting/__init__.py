@@ -3,7 +3,10 @@
 ``Reportable`` is the base class (subclass it, implement ``html()`` and, if it writes files,
 ``render()``); the built-ins cover HTML, JSON, DataFrames, LaTeX tables, matplotlib figures,
 line plots and image files. ``render_reportable`` and ``prepare_report_path`` render one
-reportable into a report folder.
+reportable into a report folder; ``Reportable.inline_html()`` renders it with its images
+embedded (what ``_repr_html_`` shows in Jupyter). A stage's reportables are kept with its cache
+as rendered files plus data (``persistence``); a user-defined one comes back from there as a
+``CachedReportable``.
 """
 
 from curifactory_like.reporting.builtin import (
@@ -15,10 +18,12 @@ from curifactory_like.reporting.builtin import (
     LatexTableReporter,
     LinePlotReporter,
 )
+from curifactory_like.reporting.persistence import CachedReportable
 from curifactory_like.reporting.render import prepare_report_path, render_reportable
 from curifactory_like.reporting.reportable import Reportable
 
 __all__ = [
+    "CachedReportable",
     "DFReporter",
     "FigureReporter",
     "HTMLReporter",

@@ -11,17 +11,22 @@
 
 Everything except ``HTMLReporter`` escapes what it shows. matplotlib and numpy are imported
 inside the methods that need them, so importing this module stays cheap.
+
+Rebuilt from a stage's cache (``curifactory_like.reporting.persistence``), each keeps its class;
+the figure kinds then hold their rendered image in ``image_data`` instead of a figure or the
+plotted values, and ``LatexTableReporter`` its text in ``latex_text`` instead of the frame.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from curifactory_like.reporting.reportable import Reportable, render_template
+from curifactory_like.reporting.reportable import Reportable, render_template, template_environment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -131,27 +136,58 @@ class DFReporter(Reportable):
         )
 
 
+_REFERENCE_START = re.compile(r"&(?=[#A-Za-z0-9])")
+
+
+def _escape_keeping_bare_ampersands(text: str) -> str:
+    """Escape ``text`` for HTML, except a ``&`` that cannot start a character reference.
+
+    LaTeX's column separator ``" & "`` stays as it is (curifactory's ``html()`` output), while
+    ``<``, ``>`` and anything that looks like ``&lt;`` still show as text.
+    """
+    text = _REFERENCE_START.sub("&amp;", text)
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
 class LatexTableReporter(Reportable):
     """Adds the LaTeX source of a DataFrame table in a ``<pre>`` block, to copy into a paper.
 
     Args:
-        df: The DataFrame to convert.
+        df: The DataFrame to convert (``None`` only when rebuilt from the cache, with
+            ``latex_text`` set).
         name: See ``Reportable``.
         group: See ``Reportable``.
         kwargs: Passed to ``df.style.to_latex()``.
     """
 
     def __init__(
-        self, df: pd.DataFrame, name: str | None = None, group: str | None = None, **kwargs: Any
+        self,
+        df: pd.DataFrame | None,
+        name: str | None = None,
+        group: str | None = None,
+        **kwargs: Any,
     ) -> None:
         self.df = df
         self.kwargs = kwargs
         """Keyword arguments for ``pandas.io.formats.style.Styler.to_latex``."""
+        self.latex_text: str | None = None
+        """The LaTeX source, when rebuilt from the cache (``df`` is then ``None``)."""
         super().__init__(name=name, group=group)
 
-    def html(self) -> str:
-        text = self.df.style.to_latex(**self.kwargs)
-        return render_template("reportables/preformatted.html", text=text)
+    def latex(self) -> str:
+        """Return the LaTeX source of the table."""
+        if self.df is None:
+            return self.latex_text or ""
+        return str(self.df.style.to_latex(**self.kwargs))
+
+    def html(self) -> list[str]:
+        # curifactory's shape: the <pre> opening, the text, the closing, as a list.
+        pre = template_environment().get_template("reportables/preformatted.html").module
+        return [
+            str(pre.open()),  # type: ignore[attr-defined]
+            _escape_keeping_bare_ampersands(self.latex()),
+            str(pre.close()),  # type: ignore[attr-defined]
+        ]
 
 
 def _save_figure(fig: Figure, output_path: str, savefig_kwargs: Mapping[str, Any]) -> None:
@@ -183,20 +219,27 @@ class FigureReporter(Reportable):
     The figure is saved during ``render()`` (so changes made to it after reporting still show)
     and then closed, so pyplot does not keep every reported figure alive.
 
+    Once the reportable has been rendered into its stage's cache (when the stage finishes),
+    ``image_data`` holds the saved image and later renders write those bytes instead of drawing
+    the figure again.
+
     Args:
-        fig: The matplotlib figure.
+        fig: The matplotlib figure (``None`` only when rebuilt from the cache, with
+            ``image_data`` set).
         name: See ``Reportable``.
         group: See ``Reportable``.
         kwargs: Passed to ``fig.savefig()``; ``format`` defaults to ``"png"``.
     """
 
     def __init__(
-        self, fig: Figure, name: str | None = None, group: str | None = None, **kwargs: Any
+        self, fig: Figure | None, name: str | None = None, group: str | None = None, **kwargs: Any
     ) -> None:
         self.kwargs = kwargs
         """Keyword arguments for ``fig.savefig()``."""
         self.fig = fig
         """The figure to save."""
+        self.image_data: bytes | None = None
+        """The saved image; when set, ``render()`` writes it instead of saving ``fig``."""
         super().__init__(name=name, group=group)
 
     @property
@@ -204,7 +247,16 @@ class FigureReporter(Reportable):
         return "." + self.kwargs.get("format", "png")
 
     def render(self) -> None:
-        _save_figure(self.fig, self._output_path(self._extension), self.kwargs)
+        output_path = self._output_path(self._extension)
+        if self.image_data is not None:
+            _write_bytes(output_path, self.image_data)
+            return
+        if self.fig is None:
+            raise ValueError(
+                f"FigureReporter {self.qualified_name!r} has neither a figure nor image_data; "
+                "pass the matplotlib figure to show"
+            )
+        _save_figure(self.fig, output_path, self.kwargs)
         _close_figure(self.fig)
 
     def html(self) -> str:
@@ -215,6 +267,7 @@ class FigureReporter(Reportable):
         # Unpickling a figure that was open in pyplot re-registers it with pyplot (matplotlib's
         # ``_restore_to_pylab``); a cached reportable must not reopen its figure.
         self.__dict__.update(state)
+        self.__dict__.setdefault("image_data", None)
         fig = state.get("fig")
         if fig is not None:
             _close_figure(fig)
@@ -258,6 +311,9 @@ class LinePlotReporter(Reportable):
         """Keyword arguments for every ``Axes.plot()`` call."""
         self.savefig_kwargs: dict[str, Any] = dict(savefig_kwargs or {})
         """Keyword arguments for ``Figure.savefig()``."""
+        self.image_data: bytes | None = None
+        """The saved plot; when set, ``render()`` writes it instead of plotting again (set
+        once the plot is rendered into the stage's cache, or when rebuilt from it)."""
         super().__init__(name=name, group=group)
 
     @property
@@ -265,6 +321,9 @@ class LinePlotReporter(Reportable):
         return "." + self.savefig_kwargs.get("format", "png")
 
     def render(self) -> None:
+        if self.image_data is not None:
+            _write_bytes(self._output_path(self._extension), self.image_data)
+            return
         # A bare Figure, not pyplot: nothing is registered globally, so nothing can leak and
         # no GUI backend is involved.
         from matplotlib.figure import Figure
@@ -284,6 +343,11 @@ class LinePlotReporter(Reportable):
     def html(self) -> str:
         src = self._display_src(self._extension)
         return render_template("reportables/image.html", src=src, alt=self._file_name(""))
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as outfile:
+        outfile.write(data)
 
 
 def _plot(ax: Any, xs: Any, ys: Any, kwargs: Mapping[str, Any]) -> None:
@@ -355,8 +419,7 @@ class ImageReporter(Reportable):
         return os.path.splitext(self.image_path)[1]
 
     def render(self) -> None:
-        with open(self._output_path(self._extension), "wb") as outfile:
-            outfile.write(self.image_data)
+        _write_bytes(self._output_path(self._extension), self.image_data)
 
     def html(self) -> str:
         src = self._display_src(self._extension)

@@ -1,119 +1,516 @@
-"""Keeping a stage's reportables with its cached outputs, so a cached rerun still reports them.
+"""Keeping a stage's reportables with its cache, as rendered files plus data, never as pickles.
 
-After a stage computes, each reportable it reported is pickled (a shallow copy with ``record``
-cleared) into the record's ``<prefix>_<hash>_<stage>_reportables/`` folder, and the list of
-those files is saved by a ``FileReferenceCacher`` named ``reportables_file_list`` (as
-curifactory does). When the stage is later loaded from cache or skipped, the list is read and
-every reportable is reported on the new record again. Both folders are tracked paths, so a
-``--store-full`` run copies them into its own folder.
+When a stage computes, every reportable it reported is rendered (``render_fragment``) into the
+record's ``<prefix>_<hash>_<stage>_reportables/`` folder, a tracked path that a
+``--store-full`` run copies, and described in a JSON manifest::
+
+    <prefix>_<hash>_<stage>_reportables/
+        manifest.json               written last and atomically: the commit point
+        gen-<id>/                   one generation per computation of the stage
+            00_<qualified name>/
+                rendered/...        whatever render() wrote
+                frame.parquet       data a built-in is rebuilt from (frame.csv, data.json,
+                                    content.html, table.tex; images are the rendered file)
+
+Each manifest entry holds ``kind``, ``class``, ``name``, ``group``, ``qualified_name``,
+``stage``, ``folder`` and ``files`` (relative to the manifest), ``html`` (the fragment
+``html()`` returned, with the rendered folder written as ``PATH_PLACEHOLDER``) and ``data``
+(what a built-in kind is rebuilt from). Older generations are removed once the new manifest
+is in place, so a reader sees either the old reportables or the new ones.
+
+When the stage is later loaded or skipped, each entry is rebuilt and reported on the new
+record: a built-in as its own class (``isinstance(r, DFReporter)`` holds and it renders as
+before), which is only stored that way when the rebuilt reportable was checked to render the
+same fragment; anything else (user-defined reportables, built-ins whose data does not survive
+the round trip) as a ``CachedReportable`` serving the stored fragment and files. Problems are
+``CurifactoryWarning``\\ s naming the reportable and the stage, never a failed run.
 
 The manager calls these through ``store_reportables`` / ``restore_cached_reportables``.
 """
 
 from __future__ import annotations
 
-import copy
+import json
 import logging
 import os
+import shutil
+import uuid
 import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
-import cloudpickle
-
-from curifactory_like.caching import FileReferenceCacher, atomic_open
+from curifactory_like.caching import atomic_open
 from curifactory_like.errors import CurifactoryWarning
+from curifactory_like.reporting.builtin import (
+    DFReporter,
+    FigureReporter,
+    HTMLReporter,
+    ImageReporter,
+    JsonReporter,
+    LatexTableReporter,
+    LinePlotReporter,
+)
+from curifactory_like.reporting.render import PATH_PLACEHOLDER, render_fragment
+from curifactory_like.reporting.reportable import Reportable
 
-__all__ = ["load_stage_reportables", "save_stage_reportables"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "MANIFEST_NAME",
+    "CachedReportable",
+    "load_stage_reportables",
+    "save_stage_reportables",
+]
 
 logger = logging.getLogger(__name__)
 
-LIST_NAME = "reportables_file_list"
-"""Artifact name of the cached list of pickled reportables (curifactory's name)."""
+MANIFEST_NAME = "manifest.json"
+"""File name of the manifest inside a stage's reportables folder."""
+
+MANIFEST_FORMAT = "curifactory_like.reportables/1"
+"""Version tag of the manifest layout; a manifest with another tag is not read."""
+
+FOLDER_SUFFIX = "reportables"
+"""``record.get_dir`` suffix of a stage's reportables folder (curifactory's name)."""
+
+_RENDERED = "rendered"
+_GENERATION_PREFIX = "gen-"
+_CACHED_KIND = "CachedReportable"
 
 
-def _list_cacher(record: Any, stage_name: str) -> FileReferenceCacher:
-    cacher = FileReferenceCacher(name=LIST_NAME)
-    cacher.stage = stage_name
-    cacher.set_record(record)
-    return cacher
+class CachedReportable(Reportable):
+    """A reportable rebuilt from a stage's cache that shows what its original showed.
 
+    Reportables that are not built-ins (or whose data did not survive the round trip) come
+    back as this class: ``render()`` copies the files the original rendered into ``path`` under
+    their original names, and ``html()`` is the fragment the original returned for that
+    ``path``. (An unnamed reportable renumbered in a later run keeps its original file names.)
 
-def _pickle_name(reportable: Any, position: int) -> str:
-    stem = str(getattr(reportable, "qualified_name", None) or f"reportable_{position}")
-    for separator in {"/", "\\", os.sep}:
-        stem = stem.replace(separator, "_")
-    return stem + ".pkl"
-
-
-def save_stage_reportables(manager: Any, record: Any, stage_name: str) -> list[str]:
-    """Pickle the reportables ``record`` reported in ``stage_name``; return their paths.
-
-    A reportable that cannot be pickled is left out with a ``CurifactoryWarning`` (it still
-    appears in this run's report, just not in a cached rerun's).
+    Args:
+        fragment: The original's HTML fragment, with its rendered folder written as
+            ``PATH_PLACEHOLDER``.
+        files_folder: The folder holding what the original's ``render()`` wrote.
+        original_class: ``module.QualifiedName`` of the original reportable's class.
+        name: See ``Reportable``.
+        group: See ``Reportable``.
     """
+
+    def __init__(
+        self,
+        fragment: str,
+        files_folder: str,
+        original_class: str,
+        name: str | None = None,
+        group: str | None = None,
+    ) -> None:
+        self.fragment = fragment
+        """The original's HTML fragment (with ``PATH_PLACEHOLDER``)."""
+        self.files_folder = files_folder
+        """Where the original's rendered files are kept in the cache."""
+        self.original_class = original_class
+        """``module.QualifiedName`` of the original reportable's class."""
+        super().__init__(name=name, group=group)
+
+    def render(self) -> None:
+        if os.path.isdir(self.files_folder):
+            shutil.copytree(self.files_folder, self.path, dirs_exist_ok=True)
+
+    def html(self) -> str:
+        return self.fragment.replace(PATH_PLACEHOLDER, str(self.path))
+
+    def __repr__(self) -> str:
+        name = self.qualified_name or self.name or "(unnamed)"
+        return f"<CachedReportable {name!r} of {self.original_class}>"
+
+
+# -- built-in kinds: what is stored, and how they are rebuilt ---------------------------------
+
+
+class _Codec(NamedTuple):
+    """How one built-in kind is stored (``dump``) and rebuilt (``load``)."""
+
+    kind: str
+    dump: Callable[[Any, str], dict[str, Any]]
+    """(reportable, entry folder) -> the ``data`` of its manifest entry, after writing files."""
+    load: Callable[[dict[str, Any], str, str | None, str | None], Reportable]
+    """(data, entry folder, name, group) -> the rebuilt reportable."""
+
+
+def _write_text(folder: str, file_name: str, text: str) -> str:
+    with open(os.path.join(folder, file_name), "w", encoding="utf-8") as outfile:
+        outfile.write(text)
+    return file_name
+
+
+def _read_text(folder: str, relative: str) -> str:
+    with open(_inside(folder, relative), encoding="utf-8") as infile:
+        return infile.read()
+
+
+def _read_bytes(folder: str, relative: str) -> bytes:
+    with open(_inside(folder, relative), "rb") as infile:
+        return infile.read()
+
+
+def _dump_html(reportable: HTMLReporter, folder: str) -> dict[str, Any]:
+    return {"html_file": _write_text(folder, "content.html", reportable.html())}
+
+
+def _load_html(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    return HTMLReporter(_read_text(folder, data["html_file"]), name=name, group=group)
+
+
+def _dump_json(reportable: JsonReporter, folder: str) -> dict[str, Any]:
+    return {"json_file": _write_text(folder, "data.json", json.dumps(reportable.data, default=str))}
+
+
+def _load_json(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    return JsonReporter(json.loads(_read_text(folder, data["json_file"])), name=name, group=group)
+
+
+def _dump_frame_parquet(reportable: DFReporter, folder: str) -> dict[str, Any]:
+    reportable.df.to_parquet(os.path.join(folder, "frame.parquet"))
+    return {"frame_file": "frame.parquet", "float_prec": reportable.float_prec}
+
+
+def _dump_frame_csv(reportable: DFReporter, folder: str) -> dict[str, Any]:
+    reportable.df.to_csv(os.path.join(folder, "frame.csv"))
+    return {"frame_file": "frame.csv", "float_prec": reportable.float_prec}
+
+
+def _load_frame(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    import pandas as pd
+
+    path = _inside(folder, data["frame_file"])
+    if path.endswith(".parquet"):
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_csv(path, index_col=0, float_precision="round_trip")
+    return DFReporter(df, name=name, group=group, float_prec=int(data["float_prec"]))
+
+
+def _dump_latex(reportable: LatexTableReporter, folder: str) -> dict[str, Any]:
+    return {"latex_file": _write_text(folder, "table.tex", reportable.latex())}
+
+
+def _load_latex(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    reportable = LatexTableReporter(None, name=name, group=group)
+    reportable.latex_text = _read_text(folder, data["latex_file"])
+    return reportable
+
+
+def _rendered_image(reportable: Any) -> str:
+    relative = os.path.join(_RENDERED, reportable._file_name(reportable._extension))
+    return relative.replace(os.sep, "/")
+
+
+def _dump_figure(reportable: FigureReporter, folder: str) -> dict[str, Any]:
+    return {"image": _rendered_image(reportable), "format": reportable._extension[1:]}
+
+
+def _load_figure(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    reportable = FigureReporter(None, name=name, group=group, format=str(data["format"]))
+    reportable.image_data = _read_bytes(folder, data["image"])
+    return reportable
+
+
+def _dump_line_plot(reportable: LinePlotReporter, folder: str) -> dict[str, Any]:
+    return {"image": _rendered_image(reportable), "format": reportable._extension[1:]}
+
+
+def _load_line_plot(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    reportable = LinePlotReporter(
+        None, name=name, group=group, savefig_kwargs={"format": str(data["format"])}
+    )
+    reportable.image_data = _read_bytes(folder, data["image"])
+    return reportable
+
+
+def _dump_image(reportable: ImageReporter, folder: str) -> dict[str, Any]:
+    return {"image": _rendered_image(reportable), "image_path": reportable.image_path}
+
+
+def _load_image(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    reportable = ImageReporter(_inside(folder, data["image"]), name=name, group=group)
+    reportable.image_path = str(data["image_path"])
+    return reportable
+
+
+_CODECS: dict[type, tuple[_Codec, ...]] = {
+    HTMLReporter: (_Codec("HTMLReporter", _dump_html, _load_html),),
+    JsonReporter: (_Codec("JsonReporter", _dump_json, _load_json),),
+    DFReporter: (
+        _Codec("DFReporter", _dump_frame_parquet, _load_frame),
+        _Codec("DFReporter", _dump_frame_csv, _load_frame),
+    ),
+    LatexTableReporter: (_Codec("LatexTableReporter", _dump_latex, _load_latex),),
+    FigureReporter: (_Codec("FigureReporter", _dump_figure, _load_figure),),
+    LinePlotReporter: (_Codec("LinePlotReporter", _dump_line_plot, _load_line_plot),),
+    ImageReporter: (_Codec("ImageReporter", _dump_image, _load_image),),
+}
+"""Built-in classes (exact types: a subclass may show anything) and how each is stored, in
+order of preference."""
+
+_LOADERS = {codec.kind: codec.load for codecs in _CODECS.values() for codec in codecs}
+
+
+# -- saving ------------------------------------------------------------------------------------
+
+
+def _describe(reportable: Reportable, stage_name: str) -> str:
+    name = reportable.qualified_name or reportable.name or type(reportable).__name__
+    return f"reportable {name!r} ({type(reportable).__name__}) of stage '{stage_name}'"
+
+
+def _entry_folder_name(position: int, reportable: Reportable) -> str:
+    return f"{position:02d}_{reportable._file_name('')[:80]}"
+
+
+def _fragment_at_placeholder(reportable: Reportable) -> str:
+    saved_path = reportable.path
+    reportable.path = PATH_PLACEHOLDER
+    try:
+        fragment = reportable.html()
+    finally:
+        reportable.path = saved_path
+    return "".join(fragment) if isinstance(fragment, list) else str(fragment)
+
+
+def _store_data(reportable: Reportable, folder: str, fragment: str) -> tuple[str, dict[str, Any]]:
+    """Write the data a built-in is rebuilt from; return its kind and manifest ``data``.
+
+    A codec is used only if the reportable it rebuilds renders ``fragment`` again; otherwise
+    (and for every other class) the kind is ``CachedReportable``, rebuilt from the fragment.
+    """
+    for codec in _CODECS.get(type(reportable), ()):
+        before = set(os.listdir(folder))
+        try:
+            data = codec.dump(reportable, folder)
+            rebuilt = codec.load(data, folder, reportable.name, reportable.group)
+            rebuilt.qualified_name = reportable.qualified_name
+            if _fragment_at_placeholder(rebuilt) == fragment:
+                return codec.kind, data
+            logger.debug(
+                "%r does not render the same after %s; trying the next way",
+                reportable,
+                codec.dump.__name__,
+            )
+        except Exception as exc:  # a format this data does not fit (or a missing library)
+            logger.debug("Storing %r with %s failed: %s", reportable, codec.dump.__name__, exc)
+        for leftover in set(os.listdir(folder)) - before:
+            os.remove(os.path.join(folder, leftover))
+    return _CACHED_KIND, {}
+
+
+def _keep_rendered_image(reportable: Reportable, folder: str, data: dict[str, Any]) -> None:
+    """Let a live figure reportable reuse its cached image instead of drawing it again."""
+    if isinstance(reportable, (FigureReporter, LinePlotReporter)) and "image" in data:
+        reportable.image_data = _read_bytes(folder, data["image"])
+
+
+def _files_under(folder: str) -> list[str]:
+    return sorted(
+        os.path.relpath(os.path.join(root, name), folder).replace(os.sep, "/")
+        for root, _, names in os.walk(folder)
+        for name in names
+    )
+
+
+def _store_one(
+    reportable: Reportable, stage_name: str, stage_folder: str, relative_folder: str
+) -> dict[str, Any]:
+    folder = os.path.join(stage_folder, relative_folder)
+    fragment = render_fragment(reportable, os.path.join(folder, _RENDERED))
+    kind, data = _store_data(reportable, folder, fragment)
+    _keep_rendered_image(reportable, folder, data)
+    cls = type(reportable)
+    return {
+        "kind": kind,
+        "class": f"{cls.__module__}.{cls.__qualname__}",
+        "name": reportable.name,
+        "group": reportable.group,
+        "qualified_name": reportable.qualified_name,
+        "stage": reportable.stage or stage_name,
+        "folder": relative_folder.replace(os.sep, "/"),
+        "files": _files_under(folder),
+        "html": fragment,
+        "data": data,
+    }
+
+
+def _remove_other_generations(stage_folder: str, keep: str) -> None:
+    for entry in os.listdir(stage_folder):
+        if entry.startswith(_GENERATION_PREFIX) and entry != keep:
+            shutil.rmtree(os.path.join(stage_folder, entry), ignore_errors=True)
+
+
+def save_stage_reportables(manager: Any, record: Any, stage_name: str) -> str | None:
+    """Store the reportables ``record`` reported in ``stage_name``; return the manifest path.
+
+    Nothing is written in dry or dry-cache runs, nor for a stage that reported nothing and has
+    no reportables folder yet (an existing one gets an empty manifest, so stale reportables do
+    not come back). A reportable that cannot be rendered or stored is left out with a
+    ``CurifactoryWarning``: it is still in this run's report, only not in a cached rerun's.
+    """
+    if getattr(manager, "dry", False) or getattr(manager, "dry_cache", False):
+        return None
     reportables = [
         reportable
         for reportable in manager.reportables
         if reportable.record is record and reportable.stage == stage_name
     ]
-    if not reportables:
-        return []
-    folder = record.get_dir("reportables", stage_name=stage_name)
-    paths = []
+    existing = record.get_path(FOLDER_SUFFIX, stage_name=stage_name, track=False)
+    if not reportables and not os.path.isdir(existing):
+        return None
+    stage_folder = record.get_dir(FOLDER_SUFFIX, stage_name=stage_name)
+    generation = f"{_GENERATION_PREFIX}{uuid.uuid4().hex[:12]}"
+    entries = []
     for position, reportable in enumerate(reportables):
-        detached = copy.copy(reportable)  # shallow: the record must not be pickled with it
-        detached.record = None
-        path = os.path.join(folder, _pickle_name(reportable, position))
+        relative_folder = os.path.join(generation, _entry_folder_name(position, reportable))
         try:
-            payload = cloudpickle.dumps(detached)
+            entries.append(_store_one(reportable, stage_name, stage_folder, relative_folder))
         except Exception as exc:
+            shutil.rmtree(os.path.join(stage_folder, relative_folder), ignore_errors=True)
             warnings.warn(
-                f"stage '{stage_name}': reportable {reportable.qualified_name!r} cannot be "
-                f"pickled ({type(exc).__name__}: {exc}), so a cached rerun of the stage will not "
-                "show it; keep only picklable data on the reportable",
+                f"{_describe(reportable, stage_name)} cannot be rendered into the cache "
+                f"({type(exc).__name__}: {exc}), so a cached rerun of the stage will not show "
+                "it; make its render() and html() work on a fresh folder",
                 CurifactoryWarning,
                 stacklevel=2,
             )
             continue
-        with atomic_open(path, "wb") as outfile:
-            outfile.write(payload)
-        logger.debug("Cached reportable '%s'", path)
-        paths.append(path)
+        logger.debug("Cached reportable '%s' as %s", reportable.qualified_name, entries[-1]["kind"])
 
-    cacher = _list_cacher(record, stage_name)
-    cacher.save(paths)
-    cacher.extra_metadata["reportables"] = True
-    cacher.save_metadata()
-    return paths
+    manifest_path = os.path.join(stage_folder, MANIFEST_NAME)
+    manifest = {"format": MANIFEST_FORMAT, "stage": stage_name, "reportables": entries}
+    try:
+        with atomic_open(manifest_path, "w", encoding="utf-8") as outfile:
+            json.dump(manifest, outfile, indent=2)
+    except (OSError, TypeError, ValueError) as exc:
+        shutil.rmtree(os.path.join(stage_folder, generation), ignore_errors=True)
+        warnings.warn(
+            f"stage '{stage_name}': the reportables manifest {manifest_path} cannot be written "
+            f"({type(exc).__name__}: {exc}), so a cached rerun of the stage will not show its "
+            "reportables",
+            CurifactoryWarning,
+            stacklevel=2,
+        )
+        return None
+    _remove_other_generations(stage_folder, keep=generation)
+    return manifest_path
+
+
+# -- loading -----------------------------------------------------------------------------------
+
+
+def _inside(folder: str, relative: str) -> str:
+    """``folder/relative``, refusing a path that leaves ``folder`` (a corrupted manifest)."""
+    if not isinstance(relative, str) or os.path.isabs(relative):
+        raise ValueError(f"{relative!r} is not a relative path")
+    root = os.path.realpath(folder)
+    path = os.path.realpath(os.path.join(root, relative))
+    if path != root and not path.startswith(root + os.sep):
+        raise ValueError(f"{relative!r} points outside {folder}")
+    return path
+
+
+_ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "class": str,
+    "name": (str, type(None)),
+    "group": (str, type(None)),
+    "qualified_name": (str, type(None)),
+    "stage": str,
+    "folder": str,
+    "files": list,
+    "html": str,
+    "data": dict,
+}
+
+
+def _read_manifest(path: str) -> list[dict[str, Any]]:
+    """The manifest's entries; ``ValueError`` (or ``OSError``) when it is not one we wrote."""
+    with open(path, encoding="utf-8") as infile:
+        manifest = json.load(infile)
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+        raise ValueError(f"it is not a {MANIFEST_FORMAT} manifest")
+    entries = manifest.get("reportables")
+    if not isinstance(entries, list):
+        raise ValueError("its 'reportables' is not a list")
+    for position, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"entry {position} is not an object")
+        for field, expected in _ENTRY_FIELDS.items():
+            if not isinstance(entry.get(field), expected):
+                raise ValueError(f"entry {position} has no valid {field!r}")
+    return entries
+
+
+def _rebuild(entry: dict[str, Any], stage_folder: str) -> Reportable:
+    """The reportable an entry describes: its built-in class, else a ``CachedReportable``."""
+    folder = _inside(stage_folder, entry["folder"])
+    missing = [name for name in entry["files"] if not os.path.isfile(_inside(folder, name))]
+    if missing:
+        raise FileNotFoundError(f"its cached file(s) {missing} are gone")
+    name, group = entry["name"], entry["group"]
+    reportable: Reportable | None = None
+    loader = _LOADERS.get(entry["kind"])
+    if loader is not None:
+        try:
+            reportable = loader(entry["data"], folder, name, group)
+        except Exception as exc:
+            warnings.warn(
+                f"cached reportable {entry['qualified_name']!r} of stage '{entry['stage']}' "
+                f"cannot be rebuilt as a {entry['kind']} ({type(exc).__name__}: {exc}); it "
+                "is shown from its stored HTML instead",
+                CurifactoryWarning,
+                stacklevel=3,
+            )
+    if reportable is None:
+        reportable = CachedReportable(
+            entry["html"], os.path.join(folder, _RENDERED), entry["class"], name=name, group=group
+        )
+    reportable.qualified_name = entry["qualified_name"]
+    reportable.stage = entry["stage"]
+    return reportable
 
 
 def load_stage_reportables(manager: Any, record: Any, stage_name: str) -> int:
     """Report again, on ``record``, the reportables cached for ``stage_name``; return how many.
 
-    Nothing happens when no list is cached (the stage reported nothing, or it was never run) or
-    one of its files is gone. A reportable that cannot be unpickled (its class was renamed or
-    removed) is skipped with a ``CurifactoryWarning``.
+    Nothing happens when the stage has no manifest (it reported nothing, or never ran). A
+    manifest that cannot be read, or an entry whose files are gone, is left out with a
+    ``CurifactoryWarning``; the run goes on. Nothing is unpickled.
     """
-    cacher = _list_cacher(record, stage_name)
-    if not cacher.check():
+    stage_folder = record.get_path(FOLDER_SUFFIX, stage_name=stage_name, track=False)
+    manifest_path = os.path.join(stage_folder, MANIFEST_NAME)
+    if not os.path.exists(manifest_path):
         return 0
-    cacher.load_metadata()
-    paths = cacher.load()
+    try:
+        entries = _read_manifest(manifest_path)
+    except (OSError, ValueError) as exc:
+        warnings.warn(
+            f"stage '{stage_name}': the cached reportables manifest {manifest_path} cannot be "
+            f"read ({type(exc).__name__}: {exc}); the stage's reportables are left out of this "
+            f"report. Rerun it with --overwrite-stage {stage_name} to recreate them",
+            CurifactoryWarning,
+            stacklevel=2,
+        )
+        return 0
+    record.get_path(FOLDER_SUFFIX, stage_name=stage_name)  # tracked: --store-full copies it
     restored = 0
-    for path in paths if isinstance(paths, list) else [paths]:
+    for entry in entries:
         try:
-            with open(path, "rb") as infile:
-                reportable = cloudpickle.load(infile)
-        except Exception as exc:
+            reportable = _rebuild(entry, stage_folder)
+        except (OSError, ValueError) as exc:
             warnings.warn(
-                f"stage '{stage_name}': cached reportable {path} cannot be loaded "
-                f"({type(exc).__name__}: {exc}); it is left out of the report. Rerun the stage "
-                "with --overwrite-stage to recreate it",
+                f"cached reportable {entry['qualified_name']!r} of stage '{stage_name}' cannot "
+                f"be loaded ({type(exc).__name__}: {exc}); it is left out of the report. Rerun "
+                f"the stage with --overwrite-stage {stage_name} to recreate it",
                 CurifactoryWarning,
                 stacklevel=2,
             )
             continue
-        logger.debug("Reusing cached reportable '%s'", path)
+        logger.debug("Reusing cached reportable '%s'", entry["qualified_name"])
         record.report(reportable)
         restored += 1
     return restored

@@ -5,8 +5,10 @@ curifactory projects' custom subclasses rely on, is:
 
 1. a stage builds it and calls ``record.report(reportable)``; the record sets ``record``,
    ``stage`` and ``qualified_name`` (``[(Aggregate)_][<param set>_]<stage>_<name or number>``);
-2. the reportable may be pickled into the cache (with ``record`` cleared) and reloaded when the
-   stage is a cache hit, so it must hold plain, picklable data;
+2. when the stage finishes, the reportable is rendered into the stage's cache folder (``path``
+   is that folder during ``render()``, then a placeholder during ``html()``), so that when the
+   stage is later loaded or skipped it is reported again from its rendered files and data
+   (see ``curifactory_like.reporting.persistence``; nothing is pickled);
 3. when a report is generated, ``path`` is set to the folder the reportable may write files into
    and ``render()`` is called; then ``path`` is set to the same folder *as seen from the report
    page* (``"reportables"``) and ``html()`` is called for the fragment that references them.
@@ -88,6 +90,24 @@ class Reportable:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.qualified_name or self.name or '(unnamed)'!r}>"
+
+    def inline_html(self) -> str:
+        """Return the HTML fragment with every file it shows embedded as a ``data:`` URI.
+
+        The reportable is rendered into a temporary folder that is removed afterwards, so the
+        fragment needs no files next to it (a notebook cell, an e-mail). ``path`` and
+        ``rendered`` are left as they were.
+        """
+        from curifactory_like.reporting.render import inline_fragment
+
+        return inline_fragment(self)
+
+    def _repr_html_(self) -> str:
+        """Jupyter display: the reportable in its compact frame, with images embedded inline."""
+        from curifactory_like.reporting.render import frame_fragment
+
+        manager = getattr(self.record, "manager", None)
+        return "".join(frame_fragment(self, [self.inline_html()], manager, notebook=True))
 
     # -- helpers for subclasses that write a file next to the report --------------------------
 
