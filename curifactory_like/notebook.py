@@ -20,17 +20,12 @@ are imported inside the functions that need them, never when this module is impo
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import logging
-import mimetypes
 import os
-import tempfile
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from markupsafe import Markup
 
@@ -168,40 +163,13 @@ def _reportables_html(
     return _as_html(markup)
 
 
-def _inline_reportable_html(reportable: Any, manager: Any = None) -> str:
-    """The framed HTML of ``reportable`` with every file it renders embedded as a data URI.
+def _inline_reportable_html(reportable: Any, manager: Any) -> str:
+    """``reportable`` in its notebook frame, with the files it renders embedded as data URIs
+    (nothing is left on disk; ``path`` and ``rendered`` are left as they were)."""
+    from .reporting.render import frame_fragment, inline_fragment
 
-    The reportable renders into a temporary folder; its ``html()`` sees that folder under a
-    unique placeholder name, and each placeholder reference to a rendered file is replaced by
-    the file's ``data:`` URI. The reportable's ``path`` is restored afterwards.
-    """
-    from .reporting.render import render_reportable
-
-    placeholder = f"cf-inline-{uuid.uuid4().hex}"
-    previous_path = reportable.path
-    with tempfile.TemporaryDirectory(prefix="cf-reportable-") as folder:
-        try:
-            lines = render_reportable(
-                reportable, manager, folder, override_display_path=placeholder, notebook=True
-            )
-        finally:
-            reportable.path = previous_path
-        fragment = "".join(str(line) for line in lines)
-        for root, _, files in os.walk(folder):
-            for file_name in files:
-                file_path = os.path.join(root, file_name)
-                relative = os.path.relpath(file_path, folder).replace(os.sep, "/")
-                reference = f"{placeholder}/{quote(relative)}"
-                if reference in fragment:
-                    fragment = fragment.replace(reference, _data_uri(file_path))
-    return fragment
-
-
-def _data_uri(path: str) -> str:
-    mime, _ = mimetypes.guess_type(path)
-    with open(path, "rb") as infile:
-        payload = base64.b64encode(infile.read()).decode("ascii")
-    return f"data:{mime or 'application/octet-stream'};base64,{payload}"
+    lines = frame_fragment(reportable, [inline_fragment(reportable)], manager, notebook=True)
+    return "".join(lines)
 
 
 # ---------------------------------------------------------------------------- stage graph

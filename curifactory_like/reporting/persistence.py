@@ -23,7 +23,9 @@ record: a built-in as its own class (``isinstance(r, DFReporter)`` holds and it 
 before), which is only stored that way when the rebuilt reportable was checked to render the
 same fragment; anything else (user-defined reportables, built-ins whose data does not survive
 the round trip) as a ``CachedReportable`` serving the stored fragment and files. Problems are
-``CurifactoryWarning``\\ s naming the reportable and the stage, never a failed run.
+``CurifactoryWarning``\\ s naming the reportable and the stage, never a failed run; so is a
+stage whose reportables curifactory cached as pickles (its ``reportables_file_list``), which
+are never loaded.
 
 The manager calls these through ``store_reportables`` / ``restore_cached_reportables``.
 """
@@ -71,6 +73,9 @@ MANIFEST_FORMAT = "curifactory_like.reportables/1"
 
 FOLDER_SUFFIX = "reportables"
 """``record.get_dir`` suffix of a stage's reportables folder (curifactory's name)."""
+
+LEGACY_LIST_NAME = "reportables_file_list"
+"""Artifact name of curifactory's list of pickled reportables: read never, only noticed."""
 
 _RENDERED = "rendered"
 _GENERATION_PREFIX = "gen-"
@@ -256,6 +261,34 @@ _LOADERS = {codec.kind: codec.load for codecs in _CODECS.values() for codec in c
 # -- saving ------------------------------------------------------------------------------------
 
 
+_JSON_SCALAR = (str, int, float, bool, type(None))
+
+_ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "kind": str,
+    "class": str,
+    "name": _JSON_SCALAR,
+    "group": _JSON_SCALAR,
+    "qualified_name": (str, type(None)),
+    "stage": str,
+    "folder": str,
+    "files": list,
+    "html": str,
+    "data": dict,
+}
+
+
+def _check_entry(entry: Any) -> dict[str, Any]:
+    """``entry`` if it is a well-formed manifest entry, else ``ValueError`` saying what is wrong."""
+    if not isinstance(entry, dict):
+        raise ValueError("its manifest entry is not an object")
+    for field, expected in _ENTRY_FIELDS.items():
+        if not isinstance(entry.get(field), expected):
+            types = expected if isinstance(expected, tuple) else (expected,)
+            wanted = " or ".join(t.__name__ for t in types)
+            raise ValueError(f"its manifest entry's {field!r} is not a {wanted}")
+    return entry
+
+
 def _describe(reportable: Reportable, stage_name: str) -> str:
     name = reportable.qualified_name or reportable.name or type(reportable).__name__
     return f"reportable {name!r} ({type(reportable).__name__}) of stage '{stage_name}'"
@@ -323,7 +356,7 @@ def _store_one(
     kind, data = _store_data(reportable, folder, fragment)
     _keep_rendered_image(reportable, folder, data)
     cls = type(reportable)
-    return {
+    entry = {
         "kind": kind,
         "class": f"{cls.__module__}.{cls.__qualname__}",
         "name": reportable.name,
@@ -335,6 +368,8 @@ def _store_one(
         "html": fragment,
         "data": data,
     }
+    json.dumps(_check_entry(entry))  # a problem fails this reportable only, not the manifest
+    return entry
 
 
 def _remove_other_generations(stage_folder: str, keep: str) -> None:
@@ -371,7 +406,7 @@ def save_stage_reportables(manager: Any, record: Any, stage_name: str) -> str | 
         except Exception as exc:
             shutil.rmtree(os.path.join(stage_folder, relative_folder), ignore_errors=True)
             warnings.warn(
-                f"{_describe(reportable, stage_name)} cannot be rendered into the cache "
+                f"{_describe(reportable, stage_name)} cannot be rendered or stored in the cache "
                 f"({type(exc).__name__}: {exc}), so a cached rerun of the stage will not show "
                 "it; make its render() and html() work on a fresh folder",
                 CurifactoryWarning,
@@ -413,22 +448,9 @@ def _inside(folder: str, relative: str) -> str:
     return path
 
 
-_ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
-    "kind": str,
-    "class": str,
-    "name": (str, type(None)),
-    "group": (str, type(None)),
-    "qualified_name": (str, type(None)),
-    "stage": str,
-    "folder": str,
-    "files": list,
-    "html": str,
-    "data": dict,
-}
-
-
-def _read_manifest(path: str) -> list[dict[str, Any]]:
-    """The manifest's entries; ``ValueError`` (or ``OSError``) when it is not one we wrote."""
+def _read_manifest(path: str) -> list[Any]:
+    """The manifest's entries (unchecked); ``ValueError`` or ``OSError`` when it is not one
+    this module wrote."""
     with open(path, encoding="utf-8") as infile:
         manifest = json.load(infile)
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
@@ -436,17 +458,17 @@ def _read_manifest(path: str) -> list[dict[str, Any]]:
     entries = manifest.get("reportables")
     if not isinstance(entries, list):
         raise ValueError("its 'reportables' is not a list")
-    for position, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise ValueError(f"entry {position} is not an object")
-        for field, expected in _ENTRY_FIELDS.items():
-            if not isinstance(entry.get(field), expected):
-                raise ValueError(f"entry {position} has no valid {field!r}")
     return entries
 
 
-def _rebuild(entry: dict[str, Any], stage_folder: str) -> Reportable:
+def _entry_label(entry: Any, position: int) -> str:
+    name = entry.get("qualified_name") if isinstance(entry, dict) else None
+    return repr(name) if isinstance(name, str) else f"number {position}"
+
+
+def _rebuild(entry: Any, stage_folder: str) -> Reportable:
     """The reportable an entry describes: its built-in class, else a ``CachedReportable``."""
+    entry = _check_entry(entry)
     folder = _inside(stage_folder, entry["folder"])
     missing = [name for name in entry["files"] if not os.path.isfile(_inside(folder, name))]
     if missing:
@@ -474,6 +496,19 @@ def _rebuild(entry: dict[str, Any], stage_folder: str) -> Reportable:
     return reportable
 
 
+def _warn_about_pickled_reportables(record: Any, stage_name: str) -> None:
+    """Say so when the stage's reportables were cached as pickles (curifactory's list file)."""
+    list_path = record.get_path(LEGACY_LIST_NAME + ".json", stage_name=stage_name, track=False)
+    if os.path.exists(list_path):
+        warnings.warn(
+            f"stage '{stage_name}': its reportables were cached as pickles ({list_path}), "
+            "which are never loaded, so they are left out of the report. Rerun the stage with "
+            f"--overwrite-stage {stage_name} to cache them as rendered files",
+            CurifactoryWarning,
+            stacklevel=3,
+        )
+
+
 def load_stage_reportables(manager: Any, record: Any, stage_name: str) -> int:
     """Report again, on ``record``, the reportables cached for ``stage_name``; return how many.
 
@@ -484,6 +519,7 @@ def load_stage_reportables(manager: Any, record: Any, stage_name: str) -> int:
     stage_folder = record.get_path(FOLDER_SUFFIX, stage_name=stage_name, track=False)
     manifest_path = os.path.join(stage_folder, MANIFEST_NAME)
     if not os.path.exists(manifest_path):
+        _warn_about_pickled_reportables(record, stage_name)
         return 0
     try:
         entries = _read_manifest(manifest_path)
@@ -498,19 +534,19 @@ def load_stage_reportables(manager: Any, record: Any, stage_name: str) -> int:
         return 0
     record.get_path(FOLDER_SUFFIX, stage_name=stage_name)  # tracked: --store-full copies it
     restored = 0
-    for entry in entries:
+    for position, entry in enumerate(entries):
         try:
             reportable = _rebuild(entry, stage_folder)
         except (OSError, ValueError) as exc:
             warnings.warn(
-                f"cached reportable {entry['qualified_name']!r} of stage '{stage_name}' cannot "
-                f"be loaded ({type(exc).__name__}: {exc}); it is left out of the report. Rerun "
+                f"cached reportable {_entry_label(entry, position)} of stage '{stage_name}' "
+                f"cannot be loaded ({type(exc).__name__}: {exc}); it is left out of the report. Rerun "
                 f"the stage with --overwrite-stage {stage_name} to recreate it",
                 CurifactoryWarning,
                 stacklevel=2,
             )
             continue
-        logger.debug("Reusing cached reportable '%s'", entry["qualified_name"])
+        logger.debug("Reusing cached reportable '%s'", reportable.qualified_name)
         record.report(reportable)
         restored += 1
     return restored

@@ -27,6 +27,7 @@ from curifactory_like.reporting.reportable import Reportable, template_environme
 __all__ = [
     "PATH_PLACEHOLDER",
     "RECORD_COLORS",
+    "embed_files",
     "frame_fragment",
     "inline_fragment",
     "prepare_report_path",
