@@ -353,6 +353,17 @@ def read_best(project: Path) -> tuple[dict | None, str | None]:
         return None, f"unreadable {files[-1]}: {e}"
 
 
+def report_size(project: Path) -> dict | None:
+    """Size of the newest run report (its index.html and its whole folder), in bytes."""
+    reports = project / "reports"
+    pages = [p for p in reports.glob("*/index.html") if p.parent.name != "_latest"]
+    if not pages:
+        return None
+    page = max(pages, key=lambda p: p.stat().st_mtime)
+    folder = sum(f.stat().st_size for f in page.parent.rglob("*") if f.is_file())
+    return {"index_html": page.stat().st_size, "folder": folder}
+
+
 def best_equal(a: dict, b: dict) -> tuple[bool, str]:
     if a.get("best_name") != b.get("best_name"):
         return False, f"best_name {a.get('best_name')!r} != {b.get('best_name')!r}"
@@ -590,6 +601,7 @@ class Results:
         self.bests: dict[int, dict[str, dict]] = {}  # N -> source -> best
         self.check: dict[int, dict] = {}  # N -> {"status": "ok"|"MISMATCH"|"n/a", "detail": str}
         self.prep: list[dict] = []
+        self.report_sizes: dict[tuple[int, str], dict] = {}  # (N, framework) -> sizes in bytes
 
     def row(self, scenario: str, n: int | None, fw: str) -> dict:
         return self.rows.setdefault((scenario, n, fw), {"samples": [], "error": None})
@@ -669,6 +681,7 @@ class Results:
             "bests": {str(k): v for k, v in self.bests.items()},
             "check": {str(k): v for k, v in self.check.items()},
             "prep_runs": self.prep,
+            "report_sizes": {f"{n} {fw}": v for (n, fw), v in self.report_sizes.items()},
         }
 
     def to_markdown(self, frameworks: list[str], ns: list[int], scenarios: list[str]) -> str:
@@ -782,6 +795,12 @@ class Results:
                 if good(warm) and good(nor):
                     parts.append(
                         f"report = warm − warm_noreport = {fmt_s(warm['median_s'] - nor['median_s'])} s"
+                    )
+                size = self.report_sizes.get((n, fw))
+                if size:
+                    parts.append(
+                        f"report index.html = {size['index_html'] / 1e6:.3f} MB, report folder = "
+                        f"{size['folder'] / 1e6:.2f} MB"
                     )
                 if parts:
                     derived.append(f"- N={n}, {fw}: " + "; ".join(parts))
@@ -1143,6 +1162,9 @@ def main(argv: list[str] | None = None) -> int:
                                 src = name if sc_name == "cold" else f"{name} {sc_name}"
                                 res.add_best(n, src, best)
                         if sc_name == "cold" and rep == args.repeats and s.ok:
+                            size = report_size(project)
+                            if size:
+                                res.report_sizes[(n, name)] = size
                             take_snapshot(project, snaps[name])
                             have_snap[name] = True
                 c = res.check.get(n)
