@@ -303,8 +303,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             if paths_only:
                 return _paths(mngr), mngr
             if scheduled:
-                _schedule(mngr, parallel, dask, fail_fast)
-            if progress:
+                _schedule(mngr, parallel, dask, fail_fast, progress)
+            elif progress:
                 _start_progress(mngr)
         results = experiment_module.run(final_param_sets, mngr)
         if not mngr.error_thrown:
@@ -345,7 +345,13 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     return results, mngr
 
 
-def _schedule(mngr: ArtifactManager, parallel: int | None, dask: str | None, fail_fast: bool) -> None:
+def _schedule(
+    mngr: ArtifactManager,
+    parallel: int | None,
+    dask: str | None,
+    fail_fast: bool,
+    progress: bool = False,
+) -> None:
     """Run every call that must execute on the chosen executor, before the replay."""
     import tempfile
 
@@ -357,7 +363,7 @@ def _schedule(mngr: ArtifactManager, parallel: int | None, dask: str | None, fai
     carry_dir = tempfile.mkdtemp(prefix=f".{mngr.get_reference_name()}-", dir=str(mngr.cache_path))
     mngr.temporary_paths.append(carry_dir)
     logger.info("Running the computing stage calls on the %s executor", executor.name)
-    outcomes = Scheduler(mngr, executor, fail_fast=fail_fast).run(
+    outcomes = Scheduler(mngr, executor, fail_fast=fail_fast, progress=progress).run(
         worker_context(mngr, carry_dir)
     )
     mngr.runtime.scheduled = outcomes

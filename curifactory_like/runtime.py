@@ -108,15 +108,15 @@ class StageRuntime:
         self.calls: list[dict[str, Any]] = []
         """One entry per executed-pass stage call: record, stage, action, seconds, reason."""
         self.failed_call: tuple[str, str] | None = None
+        """``(stage name, record name)`` of the first stage call that raised."""
         self.forced_decision: Decision | None = None
+        """Set in executor workers: every call computes."""
         self.retries_override: int | None = None
         """``--retries``: retries for every stage (else each stage's own ``retries=``)."""
         self.timeout_override: float | None = None
         """``--timeout``: seconds for every stage (else each stage's own ``timeout=``)."""
-        """Set in executor workers: every call computes."""
         self.scheduled: dict[tuple[int, int], Any] = {}
         """Outcomes of calls an executor already ran, by (record index, position)."""
-        """``(stage name, record name)`` of the first stage call that raised."""
 
     # ------------------------------------------------------------------ entry point
 
@@ -152,7 +152,14 @@ class StageRuntime:
             decision = self._decide(context)
             if decision.action is Action.SKIP:
                 self._skip(context)
-                self._log_call(context, "skipped", 0.0, decision.reason)
+                outcome = self.scheduled.get((record.get_record_index(), context.position))
+                if outcome is not None:  # ran on an executor: report it as computed there
+                    action = "loaded" if outcome.duplicate_of else "computed"
+                    for index in record.stage_outputs[-1]:
+                        manager.artifacts[index].action = action
+                    self._log_call(context, action, outcome.seconds, decision.reason)
+                else:
+                    self._log_call(context, "skipped", 0.0, decision.reason)
             elif (
                 decision.forced and not self._written_earlier_this_run(context)
             ) or not self._load(context):

@@ -82,8 +82,11 @@ def worker_context(manager: Any, carry_dir: str) -> WorkerContext:
 class Scheduler:
     """Runs the executing calls of ``manager.map`` on ``executor``."""
 
-    def __init__(self, manager: Any, executor: Executor, fail_fast: bool = False):
+    def __init__(
+        self, manager: Any, executor: Executor, fail_fast: bool = False, progress: bool = False
+    ):
         self.manager = manager
+        self.progress = progress
         self.dag = manager.map
         self.executor = executor
         self.fail_fast = fail_fast
@@ -192,15 +195,21 @@ class Scheduler:
         pending = {c.call_id: c for c in executing}
         self.executor.start(context)
         started = time.perf_counter()
+        display = _ProgressDisplay(len(executing), self.executor.name) if self.progress else None
         try:
             while pending or self._tasks:
                 self._submit_ready(pending, waiting_on, cache_keys, running_keys)
+                if display is not None:
+                    display.update(self.outcomes.values())
                 if not self._tasks:
                     break
                 for result in self.executor.collect(timeout=None):
                     self._finish(result, by_id, pending, waiting_on, running_keys, cache_keys)
         finally:
             self.executor.stop()
+            if display is not None:
+                display.update(self.outcomes.values())
+                display.stop()
         logger.info(
             "Scheduled %d stage calls on the %s executor in %.2f s",
             len(executing),
@@ -309,3 +318,42 @@ class Scheduler:
 
 def outcome_label(call: StageCall) -> str:
     return f"stage '{call.stage_name}' of {call.record_name}"
+
+
+class _ProgressDisplay:
+    """Live counts of running / done / failed calls (refreshed by the scheduler loop itself,
+    so no display thread exists when worker processes are forked)."""
+
+    def __init__(self, total: int, executor: str):
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(bar_width=30),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            auto_refresh=False,
+        )
+        self.task = self.progress.add_task(f"stage calls ({executor})", total=total)
+        self.progress.start()
+
+    def update(self, outcomes: Any) -> None:
+        counts: dict[CallState, int] = {}
+        for outcome in outcomes:
+            counts[outcome.state] = counts.get(outcome.state, 0) + 1
+        done = sum(
+            counts.get(s, 0)
+            for s in (CallState.FINISHED, CallState.CACHED, CallState.FAILED,
+                      CallState.UPSTREAM_FAILED)
+        )
+        failed = counts.get(CallState.FAILED, 0) + counts.get(CallState.UPSTREAM_FAILED, 0)
+        self.progress.update(
+            self.task,
+            completed=done,
+            description=f"running {counts.get(CallState.RUNNING, 0)}, "
+            f"done {done - failed}, failed {failed}",
+        )
+        self.progress.refresh()
+
+    def stop(self) -> None:
+        self.progress.stop()
