@@ -441,7 +441,12 @@ class ArtifactManager:
     # ------------------------------------------------------------------ report and display
 
     def generate_report(self) -> str:
-        """Write reports/<ref>/index.html (and _latest, the runs index); return its path."""
+        """Write reports/<ref>/index.html (and _latest, the runs index); return its path.
+
+        A dry manager writes nothing (as in curifactory) and returns "".
+        """
+        if self.dry:
+            return ""
         from .reporting.report import render_run_report, update_report_index
 
         self.report_path = render_run_report(self)

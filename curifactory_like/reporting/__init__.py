@@ -20,7 +20,19 @@ from curifactory_like.reporting.builtin import (
 )
 from curifactory_like.reporting.persistence import CachedReportable
 from curifactory_like.reporting.render import prepare_report_path, render_reportable
+from curifactory_like.reporting.dag_graph import (  # noqa: F401 - curifactory's private name
+    _add_record_subgraph,
+    map_full_svg,
+    map_single_svg,
+)
+from curifactory_like.reporting.report import (
+    render_report_argset_dump,
+    render_run_report,
+    run_report,
+)
+from curifactory_like.reporting.report_index import update_report_index
 from curifactory_like.reporting.reportable import Reportable
+from curifactory_like.reporting.serve import serve_reports
 
 __all__ = [
     "CachedReportable",
@@ -32,6 +44,13 @@ __all__ = [
     "LatexTableReporter",
     "LinePlotReporter",
     "Reportable",
+    "map_full_svg",
+    "map_single_svg",
     "prepare_report_path",
+    "render_report_argset_dump",
     "render_reportable",
+    "render_run_report",
+    "run_report",
+    "serve_reports",
+    "update_report_index",
 ]

@@ -1,0 +1,94 @@
+"""``reports/index.html``: every run of the project, newest first, read from the run registry.
+
+The page is rebuilt from one registry query (``RunStore.list_runs``) and one directory listing of
+the reports folder; old reports are never opened, so updating it after each run stays cheap
+however many runs there are. Report folders without a registry entry (copied in from elsewhere,
+or from before the registry) are listed at the end.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+import os
+import shutil
+from typing import Any
+
+from curifactory_like.caching import atomic_open
+from curifactory_like.reporting.templating import render_page
+
+__all__ = ["update_report_index"]
+
+logger = logging.getLogger(__name__)
+
+_STATUS_CLASSES = {"complete": "ok", "error": "error", "incomplete": "warn", "LIVE": "live"}
+
+
+def _first_line(text: Any) -> str:
+    return str(text or "").strip().split("\n", 1)[0]
+
+
+def _run_row(run: dict[str, Any], folders: set[str], reports_path: str) -> dict[str, Any]:
+    reference = str(run.get("reference", ""))
+    has_report = reference in folders and os.path.isfile(
+        os.path.join(reports_path, reference, "index.html")
+    )
+    status = str(run.get("status", ""))
+    return {
+        "reference": reference,
+        "experiment": run.get("experiment_name", ""),
+        "run_number": run.get("run_number", ""),
+        "timestamp": str(run.get("timestamp", "")),
+        "has_report": has_report,
+        "status": status,
+        "status_class": _STATUS_CLASSES.get(status, "warn"),
+        "error": _first_line(run.get("error")) if status == "error" else "",
+        "dirty": bool(run.get("workdir_dirty")),
+        "commit": str(run.get("commit") or "")[:10],
+        "hostname": run.get("hostname") or "",
+        "notes": _first_line(run.get("notes")),
+        "cli": run.get("cli") or "",
+        "full_store": bool(run.get("full_store")),
+    }
+
+
+def update_report_index(reports_path: str, manager_cache_path: str) -> str:
+    """Rewrite ``<reports_path>/index.html`` from the registry; return its path."""
+    from curifactory_like.store import RunStore
+
+    os.makedirs(reports_path, exist_ok=True)
+    with RunStore(manager_cache_path) as store:
+        runs = store.list_runs()
+    with os.scandir(reports_path) as entries:
+        folders = {e.name for e in entries if e.is_dir() and not e.name.startswith("_")}
+    # newest first: by start time, then by registration order (runs started in the same second)
+    order = sorted(
+        range(len(runs)), key=lambda i: (str(runs[i].get("timestamp", "")), i), reverse=True
+    )
+    runs = [runs[i] for i in order]
+    rows = [_run_row(run, folders, reports_path) for run in runs]
+    registered = {row["reference"] for row in rows}
+    unregistered = sorted(
+        name
+        for name in folders - registered
+        if os.path.isfile(os.path.join(reports_path, name, "index.html"))
+    )
+    experiments: dict[str, int] = {}
+    for row in rows:
+        experiments[row["experiment"]] = experiments.get(row["experiment"], 0) + 1
+    page = render_page(
+        "runs_index.html",
+        rows=rows,
+        experiments=sorted(experiments.items()),
+        unregistered=unregistered,
+        has_latest=os.path.exists(os.path.join(reports_path, "_latest", "index.html")),
+        has_theme=os.path.isfile(os.path.join(reports_path, "style.css")),
+    )
+    layout = importlib.resources.files("curifactory_like") / "templates" / "report" / "report.css"
+    with importlib.resources.as_file(layout) as source:
+        shutil.copyfile(source, os.path.join(reports_path, "report.css"))
+    path = os.path.join(reports_path, "index.html")
+    with atomic_open(path, "w", encoding="utf-8") as outfile:
+        outfile.write(page)
+    logger.info("Report index updated (%d runs): %s", len(rows), path)
+    return path

@@ -1,0 +1,64 @@
+"""The jinja2 environment of the run report pages (``templates/report/``).
+
+Autoescaping is on, so every value a template prints is escaped unless it is explicitly marked
+safe (reportable fragments and graphviz's SVG, which escape their own text). ``trim_blocks``
+and ``lstrip_blocks`` keep the template's indentation out of the page: a report of a thousand
+records stays small.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jinja2
+
+__all__ = ["render_page", "report_environment"]
+
+
+@functools.lru_cache(maxsize=1)
+def report_environment() -> jinja2.Environment:
+    """Return the autoescaping environment for ``templates/report/*``."""
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("curifactory_like", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    environment.filters["filesize"] = format_size
+    environment.filters["duration"] = format_seconds
+    return environment
+
+
+def render_page(name: str, **context: Any) -> str:
+    """Render the template ``report/<name>`` with ``context``."""
+    return report_environment().get_template(f"report/{name}").render(**context)
+
+
+def format_size(size: Any) -> str:
+    """``1536`` -> ``"1.5 KiB"``; ``None`` -> ``""``."""
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"  # pragma: no cover - the loop returns
+
+
+def format_seconds(seconds: Any) -> str:
+    """``0.0123`` -> ``"0.012 s"``, ``125`` -> ``"2 min 5 s"``; ``None`` -> ``""``."""
+    if seconds is None:
+        return ""
+    value = float(seconds)
+    if value < 10:
+        return f"{value:.3f} s"
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(int(round(value)), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min"
