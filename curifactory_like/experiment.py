@@ -337,6 +337,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     finally:
         if mngr.map_progress is not None:
             mngr.map_progress.stop()
+    if mngr.call_outcomes:
+        mngr.runtime.add_unreplayed_outcomes(mngr.call_outcomes)
     if not parallel_mode:
         _finish_run(mngr, write_report=report and not dry)
         if build_notebook and not dry:

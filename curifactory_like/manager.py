@@ -312,7 +312,7 @@ class ArtifactManager:
     def stage_call_states(self) -> list[dict[str, Any]]:
         """Every stage call of the run with its state and timing (scheduled or in-process)."""
         states = {"computed": "finished", "loaded": "cached", "skipped": "skipped",
-                  "failed": "failed"}
+                  "failed": "failed", "upstream_failed": "upstream_failed"}
         scheduled = {o.key: o for o in self.call_outcomes}
         calls = []
         for call in self.runtime.calls:

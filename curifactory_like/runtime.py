@@ -516,6 +516,26 @@ class StageRuntime:
                 resolved[input_name] = resolve(input_name, value)
         return resolved
 
+    def add_unreplayed_outcomes(self, outcomes: list[Any]) -> None:
+        """Log scheduled calls the replay never reached (it stops at the first failed call)."""
+        logged = {(c["record_index"], c["position"]) for c in self.calls}
+        for outcome in outcomes:
+            if outcome.key in logged:
+                continue
+            state = outcome.state.value
+            reason = (outcome.error or "").strip() if state == "failed" else (outcome.error or "")
+            self.calls.append(
+                {
+                    "record_index": outcome.key[0],
+                    "record": outcome.record,
+                    "position": outcome.key[1],
+                    "stage": outcome.stage,
+                    "action": state if state in ("failed", "upstream_failed") else "computed",
+                    "seconds": outcome.seconds,
+                    "reason": reason,
+                }
+            )
+
     def _log_call(
         self, context: CallContext, action: str, seconds: float, reason: str = ""
     ) -> None:

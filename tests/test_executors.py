@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -424,3 +425,18 @@ def test_dask_scheduler_with_worker_processes(graph, dask_cluster):
     assert manager.status == "complete", manager.error
     assert calls() == EXPECTED_CALLS
     assert cache_contents(graph) == serial_cache
+
+
+def test_report_names_every_failed_call(graph):
+    """The run report of a parallel run lists each failed call with its traceback."""
+    graph.params("failing", '''
+from experiments.graph import Params
+
+def get_params():
+    return [Params(name="p0", x=0, fail=True), Params(name="p1", x=1, fail=True)]
+''')
+    _, manager = run_experiment("graph", param_files=["failing"], parallel=2)
+    assert manager.status == "error"
+    html = Path(manager.report_path).read_text()
+    assert html.count("left exploded") >= 2
+    assert "Traceback" in html

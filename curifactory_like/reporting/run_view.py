@@ -48,6 +48,7 @@ _STATE_OF_ACTION = {
     "loaded": CallState.LOADED,
     "skipped": CallState.SKIPPED,
     "failed": CallState.FAILED,
+    "upstream_failed": CallState.NOT_RUN,
 }
 
 
