@@ -18,13 +18,13 @@ from curifactory_like.reporting.builtin import (
     LatexTableReporter,
     LinePlotReporter,
 )
-from curifactory_like.reporting.persistence import CachedReportable
-from curifactory_like.reporting.render import prepare_report_path, render_reportable
 from curifactory_like.reporting.dag_graph import (  # noqa: F401 - curifactory's private name
     _add_record_subgraph,
     map_full_svg,
     map_single_svg,
 )
+from curifactory_like.reporting.persistence import CachedReportable
+from curifactory_like.reporting.render import prepare_report_path, render_reportable
 from curifactory_like.reporting.report import (
     render_report_argset_dump,
     render_run_report,
