@@ -122,6 +122,7 @@ class ArtifactManager:
         self.report_path: str | None = None
         self.call_outcomes: list[Any] = []
         """Per scheduled stage call (``--parallel`` / ``--dask``): state, timing, error."""
+        self._made_dirs: set[str] = set()
         self.temporary_paths: list[str] = []
         """Run-scoped scratch folders removed when the run ends."""
         self.runtime = StageRuntime(self)
@@ -554,8 +555,9 @@ class ArtifactManager:
         directory = os.path.join(base_path, subdir) if subdir is not None else base_path
         path = os.path.join(directory, filename)
         _ensure_inside(base_path, path, obj_name, subdir, prefix)
-        if store or not (self.dry or self.dry_cache):
+        if (store or not (self.dry or self.dry_cache)) and directory not in self._made_dirs:
             os.makedirs(directory, exist_ok=True)
+            self._made_dirs.add(directory)
         return path
 
     def get_run_output_path(self, obj_name: str | None = None) -> str:
@@ -596,6 +598,10 @@ def _ensure_inside(
     base_path: str, path: str, obj_name: str, subdir: str | None, prefix: str | None
 ) -> None:
     """Refuse artifact names, prefixes and subdirs that would leave the cache directory."""
+    if subdir is None and "/" not in obj_name and "\\" not in obj_name and (
+        prefix is None or ("/" not in prefix and "\\" not in prefix)
+    ):
+        return  # a plain file name in the base directory cannot escape it
     base = os.path.normpath(os.path.abspath(base_path))
     target = os.path.normpath(os.path.abspath(path))
     parts = [str(p) for p in (obj_name, subdir, prefix) if p]

@@ -94,6 +94,10 @@ class Scheduler:
         self._producer_of: dict[int, StageCall] = {}
         self._record_specs: dict[int, RecordSpec] = {}
         self._tasks: dict[int, StageCall] = {}
+        self._ready: list[int] = []
+        """Calls whose inputs all exist, in the order they became ready."""
+        self._by_id: dict[int, StageCall] = {}
+        self._same_key: dict[tuple[str, ...], list[int]] = {}
 
     # ------------------------------------------------------------------ building tasks
 
@@ -191,8 +195,14 @@ class Scheduler:
             for c in executing
         }
         cache_keys = {c.call_id: self._cache_key(c) for c in executing}
+        self._same_key = {}
+        for call_id, cache_key in cache_keys.items():
+            if cache_key is not None:
+                self._same_key.setdefault(cache_key, []).append(call_id)
         running_keys: dict[tuple[str, ...], StageCall] = {}
         pending = {c.call_id: c for c in executing}
+        self._by_id = by_id
+        self._ready = [c.call_id for c in executing if not waiting_on[c.call_id]]
         self.executor.start(context)
         started = time.perf_counter()
         display = _ProgressDisplay(len(executing), self.executor.name) if self.progress else None
@@ -231,7 +241,10 @@ class Scheduler:
         cache_keys: dict[int, tuple[str, ...] | None],
         running_keys: dict[tuple[str, ...], StageCall],
     ) -> None:
-        for call_id in [c for c, w in waiting_on.items() if not w and c in pending]:
+        ready, self._ready = self._ready, []
+        for call_id in ready:
+            if call_id not in pending:
+                continue
             call = pending[call_id]
             key = cache_keys[call_id]
             if key is not None and key in running_keys:
@@ -245,6 +258,9 @@ class Scheduler:
             except Exception as exc:
                 outcome.state = CallState.FAILED
                 outcome.error = f"could not prepare the call: {type(exc).__name__}: {exc}"
+                if key is not None:
+                    running_keys.pop(key, None)
+                self._release(call, False, self._by_id, pending, waiting_on)
                 continue
             outcome.state = CallState.RUNNING
             outcome.executor = self.executor.name
@@ -273,7 +289,8 @@ class Scheduler:
             outcome.error = result.error
             logger.error("%s failed:\n%s", outcome_label(call), (result.error or "").rstrip())
         key = cache_keys[call.call_id]
-        twins = [c for c in pending.values() if key is not None and cache_keys[c.call_id] == key]
+        same = self._same_key.get(key, []) if key is not None else []
+        twins = [pending[twin_id] for twin_id in same if twin_id in pending]
         for twin in twins:
             del pending[twin.call_id]
             twin_outcome = self.outcomes[twin.key]
@@ -301,7 +318,12 @@ class Scheduler:
     ) -> None:
         if ok:
             for consumer_id in call.consumers:
-                waiting_on.get(consumer_id, set()).discard(call.call_id)
+                waits = waiting_on.get(consumer_id)
+                if waits is None:
+                    continue
+                waits.discard(call.call_id)
+                if not waits and consumer_id in pending:
+                    self._ready.append(consumer_id)
             return
         stack = list(call.consumers)
         while stack:
