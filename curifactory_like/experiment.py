@@ -338,7 +338,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         if mngr.map_progress is not None:
             mngr.map_progress.stop()
     if mngr.call_outcomes:
-        mngr.runtime.add_unreplayed_outcomes(mngr.call_outcomes)
+        mngr.runtime.add_unreplayed_outcomes(mngr.call_outcomes, mngr.dag)
     if not parallel_mode:
         _finish_run(mngr, write_report=report and not dry)
         if build_notebook and not dry:
@@ -384,8 +384,7 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
     mngr.store()
     if write_report:
         try:
-            path = mngr.generate_report()
-            logger.info("Report written to %s", path)
+            mngr.generate_report()
         except Exception as exc:  # a broken report must not hide the run's own outcome
             logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
             logger.debug(traceback.format_exc())

@@ -37,8 +37,9 @@ __all__ = [
 CONDA_TIMEOUT_SECONDS = 120.0
 """How long ``conda env export`` may take before it is abandoned."""
 
-_DROPPED_FLAGS = frozenset({"--overwrite", "--store-full", "--dry-cache"})
-_DROPPED_OPTIONS = frozenset({"--cache"})  # flags whose value is the next token
+_DROPPED_FLAGS = frozenset({"--overwrite", "--store-full", "-s", "--dry-cache", "--fail-fast"})
+# options whose value is the next token; a reproduction runs serially from the stored cache
+_DROPPED_OPTIONS = frozenset({"--cache", "-c", "--parallel", "--dask"})
 
 
 @dataclass(frozen=True)
@@ -179,8 +180,9 @@ def run_line(argv: Sequence[str] | None = None, program: str = "experiment") -> 
 def reproduction_line(run_line: str, run_folder: str) -> str:
     """Return the command that reruns a ``--store-full`` run from its own folder.
 
-    The ``--overwrite`` and ``--store-full`` tokens are dropped (whole tokens only, so
-    ``--overwrite-stage X`` stays), as is any earlier ``--cache X``/``--dry-cache``, and
+    The ``--overwrite`` and ``--store-full``/``-s`` tokens are dropped (whole tokens only, so
+    ``--overwrite-stage X`` stays), as are any earlier ``--cache X``/``--dry-cache`` and the
+    executor options (``--parallel N``, ``--dask ADDRESS``, which need a writable cache), and
     ``--cache <run_folder>/artifacts --dry-cache`` is appended. Quoting is kept as written.
     """
     kept: list[str] = []

@@ -516,9 +516,25 @@ class StageRuntime:
                 resolved[input_name] = resolve(input_name, value)
         return resolved
 
-    def add_unreplayed_outcomes(self, outcomes: list[Any]) -> None:
-        """Log scheduled calls the replay never reached (it stops at the first failed call)."""
+    def add_unreplayed_outcomes(self, outcomes: list[Any], dag: Any = None) -> None:
+        """Log the calls the replay never reached (it stops at the first failed call)."""
         logged = {(c["record_index"], c["position"]) for c in self.calls}
+        scheduled = {outcome.key for outcome in outcomes}
+        for call in dag.calls if dag is not None and dag.plan is not None else []:
+            if call.key in logged or call.key in scheduled:
+                continue
+            decision = dag.plan.decisions[call.key]
+            self.calls.append(
+                {
+                    "record_index": call.record_index,
+                    "record": call.record_name,
+                    "position": call.position,
+                    "stage": call.stage_name,
+                    "action": "skipped",
+                    "seconds": 0.0,
+                    "reason": f"{decision.reason} (the replay stopped before this call)",
+                }
+            )
         for outcome in outcomes:
             if outcome.key in logged:
                 continue

@@ -76,6 +76,8 @@ def worker_context(manager: Any, carry_dir: str) -> WorkerContext:
         log_level=logging.getLogger("curifactory_like").getEffectiveLevel(),
         retries_override=manager.runtime.retries_override,
         timeout_override=manager.runtime.timeout_override,
+        git_commit=str(manager.git_commit_hash or ""),
+        git_dirty=bool(manager.git_workdir_dirty),
     )
 
 
@@ -173,6 +175,11 @@ class Scheduler:
             overwrite=decision.action.value == "overwrite",
             label=f"stage '{call.stage_name}' of {call.record_name}",
             timeout=self.manager.runtime.timeout_override or definition.timeout,
+            attempts=1 + (
+                self.manager.runtime.retries_override
+                if self.manager.runtime.retries_override is not None
+                else definition.retries
+            ),
             resources=dict(definition.resources),
         )
 

@@ -440,3 +440,46 @@ def get_params():
     html = Path(manager.report_path).read_text()
     assert html.count("left exploded") >= 2
     assert "Traceback" in html
+
+
+def test_dask_timeout_fails_the_call(graph):
+    """On Dask, a call past its timeout fails the run instead of completing late."""
+    pytest.importorskip("distributed")
+    graph.experiment("slow", EXPERIMENT.replace(
+        'note("base", record)', 'note("base", record); time.sleep(20)'
+    ))
+    _, manager = run_experiment("slow", param_files=["graph"], report=False, dask="local:1",
+                                timeout=0.5, global_param_set_indices=["0"])
+    assert manager.status == "error"
+    assert "timeout" in manager.error.lower()
+
+
+def test_timeout_applies_per_attempt_with_retries(graph):
+    """A retried stage whose attempts each fit the timeout is not stopped by the parent."""
+    graph.experiment("retrying", '''
+import os, time
+from dataclasses import dataclass
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+
+@dataclass
+class Params(cf.ExperimentParameters):
+    x: int = 1
+
+def get_params():
+    return [Params(name="a")]
+
+@cf.stage(outputs=["v"], cachers=[JsonCacher], retries=2, timeout=1.5)
+def slowflaky(record):
+    attempts = len(os.listdir("calls"))
+    open(os.path.join("calls", f"try{attempts}"), "w").close()
+    time.sleep(1.0)
+    if attempts < 2:
+        raise cf.TransientError("busy")
+    return attempts
+
+def run(param_sets, manager):
+    return [slowflaky(cf.Record(manager, p)) for p in param_sets]
+''')
+    _, manager = run_experiment("retrying", param_files=["retrying"], report=False, parallel=1)
+    assert manager.status == "complete", manager.error

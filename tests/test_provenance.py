@@ -167,3 +167,13 @@ def test_run_line_quotes_arguments() -> None:
     assert run_line(["run", "sweep", "--notes", "two words"]) == (
         "experiment run sweep --notes 'two words'"
     )
+
+
+def test_reproduction_line_drops_store_full_short_flag_and_executors():
+    """The reproduction line drops -s, --parallel N and --dask ADDRESS (a serial cache-only rerun)."""
+    from curifactory_like.provenance import reproduction_line
+
+    line = reproduction_line(
+        "experiment run exp -s -n a --parallel 2 --dask tcp://h:1 --overwrite-stage x", "runs/r"
+    )
+    assert line == "experiment run exp -n a --overwrite-stage x --cache runs/r/artifacts --dry-cache"

@@ -71,6 +71,8 @@ class WorkerContext:
     log_level: int
     retries_override: int | None = None
     timeout_override: float | None = None
+    git_commit: str = ""
+    git_dirty: bool = False
 
 
 @dataclass
@@ -93,6 +95,9 @@ class StageTask:
     overwrite: bool
     label: str
     timeout: float | None = None
+    """Seconds each attempt may take."""
+    attempts: int = 1
+    """1 + retries: the parent allows ``timeout * attempts`` before stopping a worker."""
     resources: dict[str, float] = field(default_factory=dict)
 
 

@@ -7,9 +7,13 @@ need the project importable from the same path and the cache directory shared wi
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any
 
 from .base import Executor, StageTask, TaskResult, WorkerContext
+
+TIMEOUT_GRACE_SECONDS = 2.0
 
 
 def _run_on_worker(context: WorkerContext, task: StageTask) -> TaskResult:
@@ -35,7 +39,9 @@ class DaskExecutor(Executor):
         self.client: Any = None
         self.cluster: Any = None
         self.context: WorkerContext | None = None
-        self.futures: dict[Any, int] = {}
+        self.futures: dict[Any, StageTask] = {}
+        self.started: dict[Any, float] = {}
+        self.queue: deque[StageTask] = deque()
         self._slots = 1
 
     @property
@@ -64,39 +70,83 @@ class DaskExecutor(Executor):
         self._slots = max(1, threads)
 
     def submit(self, task: StageTask) -> None:
+        self.queue.append(task)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Keep at most ``slots`` tasks on the cluster, so a task's clock starts when it can run."""
         assert self.client is not None and self.context is not None
-        future = self.client.submit(
-            _run_on_worker,
-            self.context,
-            task,
-            key=f"curifactory_like-{self.context.reference}-{task.task_id}",
-            resources=task.resources or None,
-            pure=False,
-            retries=0,
-        )
-        self.futures[future] = task.task_id
+        while self.queue and len(self.futures) < self._slots:
+            task = self.queue.popleft()
+            # a LocalCluster declares no resources: passing hints there would never schedule
+            resources = task.resources or None if self.cluster is None else None
+            future = self.client.submit(
+                _run_on_worker,
+                self.context,
+                task,
+                key=f"curifactory_like-{self.context.reference}-{task.task_id}",
+                resources=resources,
+                pure=False,
+                retries=0,
+            )
+            self.futures[future] = task
+            self.started[future] = time.monotonic()
+
+    def _allowance(self, task: StageTask) -> float | None:
+        if not task.timeout:
+            return None
+        return task.timeout * max(1, task.attempts) + TIMEOUT_GRACE_SECONDS
 
     def collect(self, timeout: float | None = None) -> list[TaskResult]:
         from distributed import wait
 
         if not self.futures:
             return []
-        done = wait(list(self.futures), timeout=timeout, return_when="FIRST_COMPLETED").done
+        now = time.monotonic()
+        limits = [
+            self.started[f] + allowance - now
+            for f, task in self.futures.items()
+            if (allowance := self._allowance(task)) is not None
+        ]
+        if timeout is not None:
+            limits.append(timeout)
+        wait_for = max(0.05, min(limits)) if limits else None
+        done = wait(list(self.futures), timeout=wait_for, return_when="FIRST_COMPLETED").done
         results = []
         for future in done:
-            task_id = self.futures.pop(future)
+            task = self.futures.pop(future)
+            self.started.pop(future, None)
             try:
                 results.append(future.result())
             except Exception as exc:  # the worker itself was lost
                 results.append(
                     TaskResult(
-                        task_id,
+                        task.task_id,
                         False,
-                        error=f"WorkerDiedError: the Dask worker running this task was lost "
+                        error=f"WorkerDiedError: the Dask worker running {task.label} was lost "
                         f"({type(exc).__name__}: {exc})",
                         error_type="WorkerDiedError",
                     )
                 )
+        now = time.monotonic()
+        for future, task in list(self.futures.items()):
+            allowance = self._allowance(task)
+            if allowance is not None and now - self.started[future] > allowance:
+                elapsed = now - self.started.pop(future)
+                future.cancel()
+                self.futures.pop(future)
+                results.append(
+                    TaskResult(
+                        task.task_id,
+                        False,
+                        seconds=elapsed,
+                        error=f"StageTimeoutError: {task.label} ran past its timeout of "
+                        f"{task.timeout:g} s (the Dask worker thread cannot be interrupted; "
+                        "its result will be ignored)",
+                        error_type="StageTimeoutError",
+                    )
+                )
+        self._dispatch()
         return results
 
     def stop(self) -> None:
@@ -104,6 +154,7 @@ class DaskExecutor(Executor):
             for future in self.futures:
                 future.cancel()
             self.futures.clear()
+            self.queue.clear()
             self.client.close()
         if self.cluster is not None:
             self.cluster.close()

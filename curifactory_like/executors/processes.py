@@ -45,6 +45,11 @@ def _worker_main(connection: Connection, context: WorkerContext) -> None:
         connection.send(run_task(context, task))
 
 
+def _allowance(task: StageTask) -> float:
+    """How long the parent lets a task run before it stops the worker (all attempts)."""
+    return (task.timeout or 0.0) * max(1, task.attempts) + TIMEOUT_GRACE_SECONDS
+
+
 @dataclass
 class _Worker:
     process: Any
@@ -135,7 +140,7 @@ class ProcessExecutor(Executor):
 
     def _next_timeout(self, busy: list[_Worker], deadline: float | None) -> float | None:
         limits = [
-            w.started + w.task.timeout + TIMEOUT_GRACE_SECONDS - time.monotonic()
+            w.started + _allowance(w.task) - time.monotonic()
             for w in busy
             if w.task is not None and w.task.timeout
         ]
@@ -147,9 +152,7 @@ class ProcessExecutor(Executor):
         now = time.monotonic()
         for worker in list(self.workers):
             task = worker.task
-            if task is not None and task.timeout and now - worker.started > (
-                task.timeout + TIMEOUT_GRACE_SECONDS
-            ):
+            if task is not None and task.timeout and now - worker.started > _allowance(task):
                 worker.process.terminate()
                 worker.process.join(5)
                 self._retire(worker)

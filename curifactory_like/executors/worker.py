@@ -12,6 +12,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -24,7 +25,8 @@ from ..plan import Action, Decision
 from ..record import CarriedValue, Record
 from .base import InputRef, RecordSpec, StageTask, TaskResult, WorkerContext
 
-_MANAGERS: dict[str, WorkerManager] = {}
+_MANAGERS = threading.local()
+"""One WorkerManager per thread (Dask may run several tasks of a process at once)."""
 
 
 class WorkerManager(ArtifactManager):
@@ -53,8 +55,8 @@ class WorkerManager(ArtifactManager):
         self.runtime.timeout_override = context.timeout_override
 
     def _collect_git_provenance(self) -> None:
-        self.git_commit_hash = ""
-        self.git_workdir_dirty = False
+        self.git_commit_hash = self._context.git_commit
+        self.git_workdir_dirty = self._context.git_dirty
 
     def get_reference_name(self) -> str:
         return self._context.reference
@@ -84,12 +86,11 @@ def prepare_process(context: WorkerContext) -> None:
 
 
 def _manager(context: WorkerContext) -> WorkerManager:
-    manager = _MANAGERS.get(context.reference)
-    if manager is None:
+    manager = getattr(_MANAGERS, "manager", None)
+    if manager is None or manager.get_reference_name() != context.reference:
         prepare_process(context)
-        _MANAGERS.clear()
         manager = WorkerManager(context)
-        _MANAGERS[context.reference] = manager
+        _MANAGERS.manager = manager
     manager.records.clear()
     manager.artifacts.clear()
     manager.reportables.clear()
