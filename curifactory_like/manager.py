@@ -17,6 +17,7 @@ from socket import gethostname
 from typing import Any
 
 from . import hashing, utils
+from .config import PATH_KEYS
 from .dag import DAG
 from .errors import CachePathError
 from .record import Record
@@ -160,15 +161,7 @@ class ArtifactManager:
     def _load_config(self) -> None:
         """Fill unset paths from ``curifactory_config.json`` and select the hash mode."""
         self.config = utils.get_configuration()
-        for key in (
-            "manager_cache_path",
-            "cache_path",
-            "runs_path",
-            "logs_path",
-            "notebooks_path",
-            "reports_path",
-            "report_css_path",
-        ):
+        for key in PATH_KEYS:
             if getattr(self, key) is None:
                 setattr(self, key, self.config.get(key))
         hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
