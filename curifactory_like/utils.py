@@ -85,7 +85,7 @@ def preview_object(obj: Any) -> str:
     elif isinstance(obj, (str, int, float, bool, type(None))):
         text = str(obj)[: OBJECT_PREVIEW_STRING_LENGTH + 1]
     else:
-        text = _SHORT_REPR.repr(obj)
+        text = _short_text(obj)
     preview = f"({type(obj).__name__}) {text[:OBJECT_PREVIEW_STRING_LENGTH]}"
     if len(text) > OBJECT_PREVIEW_STRING_LENGTH:
         preview += "..."
@@ -95,6 +95,21 @@ def preview_object(obj: Any) -> str:
         with contextlib.suppress(TypeError):
             preview += f" len: {len(obj)}"
     return preview
+
+
+def _short_text(obj: Any, depth: int = 0) -> str:
+    """A few characters describing a container without rendering its (possibly huge) items."""
+    if isinstance(obj, (str, int, float, bool, type(None))):
+        return repr(obj)[: OBJECT_PREVIEW_STRING_LENGTH + 1]
+    if depth >= 1 or getattr(obj, "shape", None) is not None:
+        return f"<{type(obj).__name__}>"
+    if isinstance(obj, dict):
+        items = [f"{k!r}: {_short_text(v, depth + 1)}" for k, v in list(obj.items())[:4]]
+        return "{" + ", ".join(items) + (", ...}" if len(obj) > 4 else "}")
+    if isinstance(obj, (list, tuple)):
+        items = [_short_text(v, depth + 1) for v in list(obj[:4])]
+        return "[" + ", ".join(items) + (", ...]" if len(obj) > 4 else "]")
+    return _SHORT_REPR.repr(obj)
 
 
 class _PrefixFilter(logging.Filter):
@@ -150,7 +165,9 @@ def init_logging(
         logger.addHandler(file_handler)
     if not quiet:
         console: logging.Handler
-        if plain:
+        # rich formatting only pays off on a terminal; piped or redirected output is plain
+        # (and several times cheaper per line)
+        if plain or not sys.stdout.isatty():
             console = logging.StreamHandler(sys.stdout)
             console.setFormatter(plain_format)
         else:
