@@ -19,6 +19,9 @@ from .completion import completer_experiments, completer_params
 __all__ = ["build_parser", "completer_experiments", "completer_params", "main"]
 
 COMMANDS = ("run", "map", "hashes", "paths", "params", "ls", "runs", "reports")
+#: Modules of this package that add further commands. Each has ``register(sub)``, which adds
+#: its sub-parsers and sets ``handler=<callable(args) -> exit status>`` as their default.
+COMMAND_MODULES = ("reproduce", "archive", "plan", "check", "clean")
 EXIT_OK = 0
 EXIT_RUN_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -113,12 +116,34 @@ def build_parser() -> argparse.ArgumentParser:
     reports.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     reports.add_argument("--update", action="store_true",
                          help="rebuild reports/index.html from the registry and exit")
+    for module in _command_modules():
+        module.register(sub)
     return parser
 
 
-def _normalise_argv(argv: list[str]) -> list[str]:
+def _command_modules() -> list[Any]:
+    import importlib
+
+    modules = []
+    for name in COMMAND_MODULES:
+        try:
+            modules.append(importlib.import_module(f"{__name__}.{name}"))
+        except ModuleNotFoundError as exc:  # a command module not written yet (development only)
+            if exc.name != f"{__name__}.{name}":
+                raise
+    return modules
+
+
+def _command_names(parser: argparse.ArgumentParser) -> set[str]:
+    names: set[str] = set(COMMANDS)
+    for action in parser._subparsers._group_actions if parser._subparsers else ():
+        names.update(getattr(action, "choices", {}) or {})
+    return names
+
+
+def _normalise_argv(argv: list[str], commands: set[str] | frozenset[str] = frozenset(COMMANDS)) -> list[str]:
     """``experiment EXP ...`` (curifactory's form) means ``experiment run EXP ...``."""
-    if argv and not argv[0].startswith("-") and argv[0] not in COMMANDS:
+    if argv and not argv[0].startswith("-") and argv[0] not in commands:
         return ["run", *argv]
     return argv
 
@@ -127,8 +152,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``experiment`` command; returns (and exits with) the exit status."""
     raw = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(_normalise_argv(raw))
+    args = parser.parse_args(_normalise_argv(raw, _command_names(parser)))
     command = getattr(args, "command", None) or getattr(args, "experiment_name", None)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        status = int(handler(args))
+        if argv is None:
+            sys.exit(status)
+        return status
     if command == "ls":
         return _list()
     if command == "runs":
