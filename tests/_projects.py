@@ -7,12 +7,14 @@ proves what was computed by counting lines, not by reading logs.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections import Counter
 from pathlib import Path
@@ -121,9 +123,23 @@ def experiment_command() -> list[str]:
 def command_env() -> dict[str, str]:
     """The environment for the command: wide output, no colour, no distributed-rank variables."""
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "LOCAL_RANK", "NODE_RANK")}
-    env.update(COLUMNS="250", NO_COLOR="1", TERM="dumb")
-    env.pop("PYTHONPATH", None)
+    env.update(COLUMNS="250", NO_COLOR="1", TERM="dumb", PYTHONPATH=_package_only_path())
     return env
+
+
+@functools.lru_cache(maxsize=1)
+def _package_only_path() -> str:
+    """A folder holding only a link to the package under test, for the command's PYTHONPATH.
+
+    The command then runs the same ``curifactory_like`` the tests import (a git worktree's, not
+    whichever checkout is installed), without also putting this repository's own example
+    ``experiments``/``params`` packages ahead of the test project's.
+    """
+    import curifactory_like
+
+    folder = Path(tempfile.mkdtemp(prefix="cfl-package-"))
+    (folder / "curifactory_like").symlink_to(Path(curifactory_like.__file__).parent)
+    return str(folder)
 
 
 def run_cli(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
