@@ -1,7 +1,8 @@
 """Project configuration: ``curifactory_config.json``, found from the working directory upward.
 
 The keys and defaults are curifactory's, plus ``hash_mode`` (``"v1"``, the canonical hash, or
-``"legacy"``, curifactory's exact hashes so existing caches stay usable).
+``"legacy"``, curifactory's exact hashes so existing caches stay usable) and ``code_changes``
+(``"rerun"``, ``"warn"`` or ``"ignore"``: what a changed stage code fingerprint does).
 """
 
 from __future__ import annotations
@@ -87,6 +88,10 @@ def load_configuration(start: str | None = None) -> dict[str, Any]:
     if config.get("hash_mode", "v1") not in HASH_MODES:
         raise ConfigurationError(
             f"{path}: 'hash_mode' is {config['hash_mode']!r}; use one of {', '.join(HASH_MODES)}"
+        )
+    if config.get("code_changes", "rerun") not in ("rerun", "warn", "ignore"):
+        raise ConfigurationError(
+            f"{path}: 'code_changes' is {config['code_changes']!r}; use one of rerun, warn, ignore"
         )
     config_dir = os.path.dirname(path)
     if os.path.abspath(config_dir) != os.path.abspath(start or os.getcwd()):

@@ -9,10 +9,13 @@ curifactory's.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .errors import MissingInputError
 from .plan import Plan, StageCall, plan_calls
+
+logger = logging.getLogger("curifactory_like.dag")
 
 
 class DAG:
@@ -109,6 +112,17 @@ class DAG:
             self.build_calls()
         for call in self.calls:
             call.overwrite_reason = self._overwrite_reason(call)
+            call.code_change = next(
+                (
+                    self.artifacts[a].code_change
+                    for a in call.output_artifacts
+                    if getattr(self.artifacts[a], "code_change", None)
+                ),
+                None,
+            )
+        policy = "rerun"
+        if self.records:
+            policy = getattr(self.records[0].manager, "code_changes", "rerun")
         cached = {index: bool(artifact.cached) for index, artifact in enumerate(self.artifacts)}
         labels = {
             index: getattr(artifact, "problem", None)
@@ -116,7 +130,16 @@ class DAG:
             or f"{artifact.name} of {artifact.stage_name}"
             for index, artifact in enumerate(self.artifacts)
         }
-        self.plan = plan_calls(self.calls, cached, labels)
+        self.plan = plan_calls(self.calls, cached, labels, policy)
+        if policy == "warn":
+            changed: dict[tuple[str, str], int] = {}
+            for call in self.calls:
+                if call.code_change is not None:
+                    key = (call.stage_name, call.code_change)
+                    changed[key] = changed.get(key, 0) + 1
+            for (stage_name, change), count in changed.items():
+                logger.warning("Stage %s: %s since %d cached call(s); keeping their artifacts "
+                               "(code_changes=warn)", stage_name, change, count)
         self.execution_list = self.plan.execution_list
 
     # ------------------------------------------------------------------ queries

@@ -158,6 +158,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     fail_fast: bool = False,
     retries: int | None = None,
     timeout: float | None = None,
+    code_changes: str | None = None,
 ) -> tuple[Any, ArtifactManager]:
     """Run an experiment and return ``(results of run(), manager)``.
 
@@ -217,6 +218,10 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             mngr.overwrite_stages = list(stage_overwrites)
     if cache_dir_override is not None:
         mngr.cache_path = cache_dir_override
+    if code_changes is not None:
+        from .fingerprint import check_policy
+
+        mngr.code_changes = check_policy(code_changes, "--code-changes")
 
     if log:
         log_path = None

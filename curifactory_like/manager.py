@@ -87,6 +87,8 @@ class ArtifactManager:
         self.notebooks_path: str = notebooks_path or self.config["notebooks_path"]
         self.reports_path: str = reports_path or self.config["reports_path"]
         self.report_css_path: str | None = report_css_path or self.config.get("report_css_path")
+        self.code_changes: str = self.config.get("code_changes") or "rerun"
+        """What a changed stage code fingerprint does: rerun, warn or ignore (fingerprint.py)."""
         self.records: list[Record] = []
         self.artifacts: list[Any] = []
         self.mapped_artifacts: list[Any] = []

@@ -3,7 +3,8 @@
 Rules, applied until nothing changes (each rule only ever turns a call into a computing one):
 
 1. A call whose cache is overwritten (``--overwrite``, ``--overwrite-stage``, a parameter set's
-   ``overwrite``) computes.
+   ``overwrite``) computes; so does a call whose code changed since its outputs were cached
+   (``code_change``), under the ``rerun`` policy (see fingerprint.py).
 2. A call that is *needed* computes when its outputs are not all cached. A call is needed when
    it is a leaf (nothing consumes its outputs) or a computing call consumes one of its outputs.
 3. A call consuming an output that is produced afresh in this run computes too ("upstream
@@ -65,6 +66,8 @@ class StageCall:
     output_artifacts: list[int]
     has_cachers: bool
     overwrite_reason: str | None = None
+    code_change: str | None = None
+    """Why the stage's code differs from the code that wrote its cached outputs, if it does."""
     producers: list[int] = field(default_factory=list)
     consumers: list[int] = field(default_factory=list)
     detail: CallDetail | None = None
@@ -82,6 +85,23 @@ class Decision:
     reason: str
     forced: bool = False
     """True when the stage must run even if its outputs exist (overwrite, upstream recomputed)."""
+    kind: str = ""
+    """The reason as a keyword (see ``REASON_KINDS``)."""
+
+
+REASON_KINDS = {
+    "missing": "artifact missing",
+    "parameter_changed": "parameter changed",
+    "upstream": "upstream artifact recomputed",
+    "code_changed": "stage code changed",
+    "overwrite": "overwrite requested",
+    "corrupted": "cached artifact corrupted",
+    "no_cacher": "no cacher",
+    "no_outputs": "no outputs",
+    "cached": "cached",
+    "not_needed": "not needed",
+}
+"""Reason keywords of decisions and their headings."""
 
 
 @dataclass
@@ -110,15 +130,29 @@ class Plan:
 
 
 def plan_calls(
-    calls: list[StageCall], cached: dict[int, bool], artifact_labels: dict[int, str]
+    calls: list[StageCall],
+    cached: dict[int, bool],
+    artifact_labels: dict[int, str],
+    code_changes: str = "rerun",
 ) -> Plan:
-    """Decide every call. ``cached[a]`` says whether artifact ``a`` is usable from the cache."""
+    """Decide every call. ``cached[a]`` says whether artifact ``a`` is usable from the cache.
+
+    ``code_changes`` is the policy for calls whose ``code_change`` is set: ``rerun`` computes
+    them (and what depends on them), ``warn`` keeps their cache and says so in the reason,
+    ``ignore`` keeps it silently.
+    """
     by_id = {call.call_id: call for call in calls}
     computing: dict[int, str] = {}
+    kinds: dict[int, str] = {}
     forced: set[int] = set()
     for call in calls:
         if call.overwrite_reason is not None:
             computing[call.call_id] = call.overwrite_reason
+            kinds[call.call_id] = "overwrite"
+            forced.add(call.call_id)
+        elif call.code_change is not None and code_changes == "rerun":
+            computing[call.call_id] = call.code_change
+            kinds[call.call_id] = "code_changed"
             forced.add(call.call_id)
 
     changed = True
@@ -135,11 +169,15 @@ def plan_calls(
                 continue
             if not call.has_cachers and call.output_artifacts:
                 reason = "no cacher: its outputs are computed whenever they are needed"
+                kinds[call.call_id] = "no_cacher"
             elif not call.output_artifacts:
                 reason = "no outputs: a stage without outputs runs every time it is reached"
+                kinds[call.call_id] = "no_outputs"
             else:
                 label = str(artifact_labels.get(missing[0], missing[0]))
-                reason = label if label.startswith("cached artifact") else f"artifact missing: {label}"
+                corrupted = label.startswith("cached artifact")
+                reason = label if corrupted else f"artifact missing: {label}"
+                kinds[call.call_id] = "corrupted" if corrupted else "missing"
             if needing:
                 reason += f" (needed by {by_id[needing[0]].stage_name})"
             computing[call.call_id] = reason
@@ -157,6 +195,7 @@ def plan_calls(
                     f"upstream artifact recomputed: stage {producer.stage_name} of "
                     f"{producer.record_name}"
                 )
+                kinds[call.call_id] = "upstream"
                 forced.add(call.call_id)
                 fresh.add(call.call_id)
                 changed = True
@@ -169,15 +208,19 @@ def plan_calls(
                 Action.OVERWRITE if is_overwrite else Action.COMPUTE,
                 computing[call.call_id],
                 forced=call.call_id in forced,
+                kind=kinds.get(call.call_id, ""),
             )
             continue
         readers = [c for c in call.consumers if c in computing]
         if readers:
-            decisions[call.key] = Decision(
-                Action.LOAD, f"cached; read by {by_id[readers[0]].stage_name}"
+            decision = Decision(
+                Action.LOAD, f"cached; read by {by_id[readers[0]].stage_name}", kind="cached"
             )
         elif all(cached.get(a, False) for a in call.output_artifacts):
-            decisions[call.key] = Decision(Action.SKIP, "cached; no computing stage needs it")
+            decision = Decision(Action.SKIP, "cached; no computing stage needs it", kind="cached")
         else:
-            decisions[call.key] = Decision(Action.SKIP, "not needed by any computing stage")
+            decision = Decision(Action.SKIP, "not needed by any computing stage", kind="not_needed")
+        if call.code_change is not None and code_changes == "warn":
+            decision.reason += f"; {call.code_change}, cache kept (code_changes=warn)"
+        decisions[call.key] = decision
     return Plan(calls=calls, decisions=decisions)

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import utils
+from . import fingerprint, utils
 from .caching.builtin import PickleCacher
 from .caching.lazy import Lazy
 from .errors import (
@@ -343,8 +343,16 @@ class StageRuntime:
             )
             artifact.path = path  # type: ignore[attr-defined]
             artifact.problem = problem  # type: ignore[attr-defined]
+            artifact.code_change = self._code_change(context, metadata)  # type: ignore[attr-defined]
             self._register_artifact(record, output, artifact)
         record.mapped_calls.append(self._call_detail(context))
+
+    def _code_change(self, context: CallContext, metadata: dict[str, Any] | None) -> str | None:
+        """Why the stage's code differs from the one that wrote ``metadata`` (None: same/unknown)."""
+        if metadata is None or getattr(self.manager, "code_changes", "rerun") == "ignore":
+            return None
+        current = fingerprint.definition_fingerprint(context.definition)
+        return fingerprint.code_change(metadata, current)
 
     def _call_detail(self, context: CallContext) -> CallDetail:
         """What a worker needs to run this call by reference (see executors)."""
@@ -475,6 +483,8 @@ class StageRuntime:
                         stacklevel=4,
                     )
                 return False
+        if self._changed_in_live_mode(context):
+            return False
         values = []
         for output, cacher in zip(context.outputs, cachers, strict=True):
             cacher.load_metadata()
@@ -492,6 +502,23 @@ class StageRuntime:
         self.manager.restore_cached_reportables(context)
         record.store_tracked_paths()
         return True
+
+    def _changed_in_live_mode(self, context: CallContext) -> bool:
+        """Without a plan (``--no-dag``, notebooks), check the code fingerprint here."""
+        dag = getattr(self.manager, "map", None)
+        if self.forced_decision is not None or (dag is not None and dag.plan is not None):
+            return False  # the map pass already compared it
+        for cacher in context.cachers or []:
+            change = self._code_change(context, cacher.load_metadata())
+            if change is None:
+                continue
+            if getattr(self.manager, "code_changes", "rerun") == "rerun":
+                logger.info("Stage %s: %s; recomputing", context.name, change)
+                return True
+            logger.warning("Stage %s: %s; loading the cached artifact anyway (code_changes="
+                           "warn)", context.name, change)
+            return False
+        return False
 
     # ------------------------------------------------------------------ compute
 
@@ -641,6 +668,9 @@ class StageRuntime:
                 artifact.cacher = cacher
                 cacher.collect_metadata()
                 cacher.metadata["preview"] = artifact.string
+                cacher.metadata.update(
+                    fingerprint.definition_fingerprint(context.definition).sidecar_fields()
+                )
                 artifact.metadata = cacher.save_metadata()
                 self.written_this_run.add(cacher.get_path())
             lazy_kept = isinstance(output, Lazy) and cacher is not None and writing

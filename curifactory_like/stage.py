@@ -42,6 +42,8 @@ class StageDefinition:
     retry_on: tuple[type[BaseException], ...] = (TransientError,)
     resources: dict[str, float] = field(default_factory=dict)
     """Resource hints for cluster executors, e.g. ``{"GPU": 1}`` (passed to Dask)."""
+    version: str | None = None
+    """Pins the stage's code fingerprint by hand (``@stage(..., version="2")``)."""
     declaration_problems: list[CurifactoryError] = field(default_factory=list)
 
     @property
@@ -144,6 +146,7 @@ def _declare(
         timeout=options.timeout,
         retry_on=tuple(options.retry_on) if options.retry_on is not None else (TransientError,),
         resources=dict(options.resources or {}),
+        version=None if options.version is None else str(options.version),
     )
     definition.declaration_problems = _declaration_problems(definition)
     return definition
@@ -157,6 +160,7 @@ class ExecutionOptions:
     timeout: float | None = None
     retry_on: Sequence[type[BaseException]] | None = None
     resources: dict[str, float] | None = None
+    version: str | int | None = None
 
 
 def stage(
@@ -169,6 +173,7 @@ def stage(
     timeout: float | None = None,
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
+    version: str | int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, *inputs)`` as a stage.
 
@@ -182,8 +187,10 @@ def stage(
             (default: only ``curifactory_like.TransientError``).
         timeout: seconds a call may run before it fails with StageTimeoutError.
         resources: resource hints for cluster executors (e.g. ``{"GPU": 1}`` for Dask).
+        version: pin the stage's code fingerprint by hand: cached artifacts are recomputed
+            when it changes, and code edits are otherwise ignored (see fingerprint.py).
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, version)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(
@@ -209,14 +216,15 @@ def aggregate(
     timeout: float | None = None,
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
+    version: str | int | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, records, *inputs)`` as an aggregate stage.
 
     Each input is passed as a dict ``{record: value}`` over the input records (by default every
     other record of the manager). The aggregate record's hash combines its input records' hashes.
-    ``retries``, ``timeout``, ``retry_on`` and ``resources`` are as for ``@stage``.
+    ``retries``, ``timeout``, ``retry_on``, ``resources`` and ``version`` are as for ``@stage``.
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, version)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(function, inputs, outputs, cachers, False, True, options)

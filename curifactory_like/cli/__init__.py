@@ -49,6 +49,9 @@ def _add_selection(parser: argparse.ArgumentParser) -> None:
                         help="make every stage output Lazy (PickleCacher where none is given)")
     parser.add_argument("--ignore-lazy", action="store_true",
                         help="keep Lazy outputs in memory instead")
+    parser.add_argument("--code-changes", choices=("rerun", "warn", "ignore"),
+                        help="when a stage's code changed since its artifact was cached: "
+                        "recompute it (default), warn and load, or ignore")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="debug logging, and tracebacks with errors")
 
@@ -238,6 +241,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         prefix=args.prefix,
         lazy=args.lazy,
         ignore_lazy=args.ignore_lazy,
+        code_changes=args.code_changes,
         log_debug=args.verbose,
         run_string=shlex.join(["experiment", *raw]),
         map_only=command == "map",
