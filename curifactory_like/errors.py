@@ -22,6 +22,7 @@
      |    +-- CachePathError               a path escapes the cache directory
      +-- NoArtifactManagerError            a Procedure was run without a manager
      +-- RunStoreError                     the SQLite run registry cannot be used
+     +-- UnknownRunError                   a run reference names no registered run
      +-- ExecutionError                    a scheduled stage call failed
      |    +-- StageTimeoutError            a stage call ran past its timeout
      |    +-- WorkerDiedError              the process running a stage call died
@@ -157,3 +158,7 @@ class CurifactoryWarning(UserWarning):
 
 class CacheIntegrityWarning(CurifactoryWarning):
     """A cached artifact failed its integrity check and will be recomputed."""
+
+
+class UnknownRunError(CurifactoryError):
+    """A run reference (e.g. ``experiment plan --against REF``) names no run in the registry."""

@@ -387,6 +387,12 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
     mngr.temporary_paths.clear()
     mngr.record_artifacts()
     mngr.store()
+    try:
+        from .explain import record_run_code
+
+        record_run_code(mngr)
+    except Exception as exc:  # code provenance must not hide the run's own outcome
+        logger.warning("Could not record the stages' code fingerprints: %s", exc)
     if write_report:
         try:
             mngr.generate_report()

@@ -361,6 +361,22 @@ class RunStore:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
+    def stage_durations(self, experiment_name: str, runs: int = 20) -> list[dict[str, Any]]:
+        """Finished stage calls (record, stage, seconds) of the experiment's newest ``runs`` runs.
+
+        Newest first; the plan estimates run times from them.
+        """
+        with self._db.read(f"read stage durations of {experiment_name!r}") as conn:
+            rows = conn.execute(
+                "SELECT c.reference, c.record, c.stage, c.seconds FROM stage_calls c"
+                " WHERE c.state = 'finished' AND c.seconds IS NOT NULL AND c.reference IN"
+                " (SELECT reference FROM runs WHERE experiment_name = ? ORDER BY id DESC LIMIT ?)"
+                " ORDER BY c.id DESC",
+                (experiment_name, runs),
+            ).fetchall()
+        keys = ("reference", "record", "stage", "seconds")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def artifact_producers(self, paths: Iterable[str]) -> dict[str, str]:
         """Map each path to the most recent run that computed or overwrote it (if any did)."""
         unique = list(dict.fromkeys(str(path) for path in paths))
