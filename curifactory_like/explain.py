@@ -164,6 +164,7 @@ class _History:
 
     def __init__(self, manager: Any, experiment: str, current: str | None, against: str | None):
         self.manager = manager
+        self.current = current
         self.runs: list[dict[str, Any]] = []
         self.durations: dict[tuple[str, str], float] = {}
         self.stage_medians: dict[str, float] = {}
@@ -197,6 +198,8 @@ class _History:
     def _load_durations(self, experiment: str) -> None:
         per_stage: dict[str, list[float]] = {}
         for row in self._store.stage_durations(experiment):
+            if row["reference"] == self.current:
+                continue
             key = (str(row["record"]), str(row["stage"]))
             self.durations.setdefault(key, float(row["seconds"]))
             per_stage.setdefault(str(row["stage"]), []).append(float(row["seconds"]))

@@ -36,6 +36,7 @@ from typing import Any
 from markupsafe import Markup
 
 from curifactory_like.caching import atomic_open
+from curifactory_like.reporting.plan_section import plan_context
 from curifactory_like.reporting.dag_graph import STATE_STYLES, render_svg, stage_graph_source
 from curifactory_like.reporting.render import RECORD_COLORS, prepare_report_path, render_reportable
 from curifactory_like.reporting.report_index import update_report_index
@@ -123,6 +124,7 @@ def run_report(
         "inline_detail": inline_detail,
         "param_groups": _param_groups(view.param_sets),
         "record_colors": RECORD_COLORS,
+        "plan": plan_context(manager),
     }
     _write(os.path.join(folder, "index.html"), render_page("run.html", **context))
     records_page = os.path.join(folder, "records.html")
