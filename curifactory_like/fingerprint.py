@@ -444,7 +444,7 @@ def _distributions() -> dict[str, list[str]]:
         return {}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _package_version(top_level: str) -> str | None:
     from importlib import metadata
 
