@@ -36,8 +36,8 @@ from typing import Any
 from markupsafe import Markup
 
 from curifactory_like.caching import atomic_open
-from curifactory_like.reporting.plan_section import plan_context
 from curifactory_like.reporting.dag_graph import STATE_STYLES, render_svg, stage_graph_source
+from curifactory_like.reporting.plan_section import plan_context
 from curifactory_like.reporting.render import RECORD_COLORS, prepare_report_path, render_reportable
 from curifactory_like.reporting.report_index import update_report_index
 from curifactory_like.reporting.run_view import CallState, build_run_view
