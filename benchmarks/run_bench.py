@@ -118,6 +118,14 @@ SCENARIOS: list[Scenario] = [
         flags=("--no-report", "--no-log", "--quiet"),
     ),
     Scenario(
+        "warm_code_ignore",
+        "project",
+        "warm with --code-changes ignore: no code fingerprint comparisons "
+        "(fingerprint cost = warm - warm_code_ignore; curifactory_like only)",
+        start="snapshot",
+        flags=("--code-changes", "ignore"),
+    ),
+    Scenario(
         "warm_dry",
         "project",
         "warm with --dry: no file writes (no registry/store/log/report)",
