@@ -165,7 +165,10 @@ class _History:
     def __init__(self, manager: Any, experiment: str, current: str | None, against: str | None):
         self.manager = manager
         self.current = current
-        self.runs: list[dict[str, Any]] = []
+        self.experiment = experiment
+        self._runs: list[dict[str, Any]] | None = None
+        self._durations_loaded = False
+        self._previous_indexed = False
         self.durations: dict[tuple[str, str], float] = {}
         self.stage_medians: dict[str, float] = {}
         self.param_sets: dict[str, dict[str, Any] | None] = {}
@@ -183,21 +186,30 @@ class _History:
         from .store import RunStore
 
         self._store = RunStore(str(manager.manager_cache_path))
-        self.runs = [
-            r for r in self._store.list_runs(experiment) if r.get("reference") != current
-        ]
-        self._load_durations(experiment)
         if against is not None:
             self._load_against(against)
-        self._index_previous()
+
+    @property
+    def runs(self) -> list[dict[str, Any]]:
+        """The experiment's earlier runs, oldest first (read when first needed)."""
+        if self._runs is None:
+            self._runs = [
+                r
+                for r in (self._store.list_runs(self.experiment) if self._store else [])
+                if r.get("reference") != self.current
+            ]
+        return self._runs
 
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
 
-    def _load_durations(self, experiment: str) -> None:
+    def _load_durations(self) -> None:
+        self._durations_loaded = True
+        if self._store is None:
+            return
         per_stage: dict[str, list[float]] = {}
-        for row in self._store.stage_durations(experiment):
+        for row in self._store.stage_durations(self.experiment):
             if row["reference"] == self.current:
                 continue
             key = (str(row["record"]), str(row["stage"]))
@@ -222,6 +234,7 @@ class _History:
 
     def _index_previous(self) -> None:
         """Name -> (hash, run) of each parameter set in the baseline run(s), newest first."""
+        self._previous_indexed = True
         baseline = [self.against_run] if self.against_run is not None else self.runs[::-1]
         for run in baseline:
             for entries in (run.get("params") or {}).values():
@@ -230,6 +243,8 @@ class _History:
 
     def duration(self, record: str, stage: str) -> float | None:
         """Recorded seconds of this call (same record and stage), else the stage's median."""
+        if not self._durations_loaded:
+            self._load_durations()
         seconds = self.durations.get((record, stage))
         return seconds if seconds is not None else self.stage_medians.get(stage)
 
@@ -240,6 +255,8 @@ class _History:
 
     def parameter_changes(self, params: Any) -> tuple[list[dict[str, Any]], str, str]:
         """Fields that differ from the same-named set of the baseline run: (changes, hash, run)."""
+        if not self._previous_indexed:
+            self._index_previous()
         previous = self._previous.get(params.name)
         source = "run " + previous[1] if previous else ""
         if previous is None and self._store is not None and self.against_run is None:
