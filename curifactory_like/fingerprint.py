@@ -446,18 +446,25 @@ def _distributions() -> dict[str, list[str]]:
 
 @functools.cache
 def _package_version(top_level: str) -> str | None:
+    """The installed version of an importable top-level package (None for the stdlib)."""
     from importlib import metadata
 
     if top_level in sys.stdlib_module_names or top_level == "builtins":
         return None
-    for distribution in _distributions().get(top_level, [top_level]):
+    try:  # the distribution is usually named like the package: cheap
+        return metadata.version(top_level)
+    except Exception:
+        pass
+    module = sys.modules.get(top_level)
+    version = getattr(module, "__version__", None)
+    if isinstance(version, str):
+        return version
+    for distribution in _distributions().get(top_level, []):  # scans every installed package
         try:
             return metadata.version(distribution)
         except Exception:
             continue
-    module = sys.modules.get(top_level)
-    version = getattr(module, "__version__", None)
-    return str(version) if version is not None else None
+    return None
 
 
 def _library_versions(names: Iterable[str]) -> dict[str, str]:
