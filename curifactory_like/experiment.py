@@ -58,6 +58,8 @@ def build_run_string(experiment_name: str, **options: Any) -> str:
     parts.extend(flag for key, flag in flags if options.get(key))
     if options.get("prefix") is not None:
         parts.append(f"--prefix {options['prefix']}")
+    if options.get("code_changes") is not None:
+        parts.append(f"--code-changes {options['code_changes']}")
     flags = [
         ("lazy", "--lazy"),
         ("ignore_lazy", "--ignore-lazy"),

@@ -508,6 +508,8 @@ class StageRuntime:
         dag = getattr(self.manager, "map", None)
         if self.forced_decision is not None or (dag is not None and dag.plan is not None):
             return False  # the map pass already compared it
+        if getattr(self.manager, "code_changes", "rerun") == "ignore":
+            return False
         for cacher in context.cachers or []:
             change = self._code_change(context, cacher.load_metadata())
             if change is None:
