@@ -536,7 +536,10 @@ def setup_ours(cmd_override: str | None) -> Framework:
     probe = [sys.executable, "-c", "import curifactory_like, sys; print(curifactory_like.__file__)"]
     ok, out = _probe(probe, env, neutral)
     via_pythonpath = False
-    if not ok:
+    installed_elsewhere = ok and not Path(out.splitlines()[-1]).resolve().is_relative_to(
+        REPO_ROOT.resolve()
+    )  # e.g. a git worktree while the editable install points at another checkout
+    if not ok or installed_elsewhere:
         env2 = _clean_env({"PYTHONPATH": str(REPO_ROOT)})
         ok2, out2 = _probe(probe, env2, neutral)
         if ok2:
