@@ -346,9 +346,9 @@ def test_table_of_contents_links_resolve(cold: Any) -> None:
     ids = {element.get("id") for element in doc.iter() if element.get("id")}
     hrefs = [a.get("href") for a in select(doc.get_element_by_id("toc"), "a")]
     fragments = [urllib.parse.unquote(h[1:]) for h in hrefs if h.startswith("#")]
-    assert {"info", "reportables", "map", "stage_detail", "params"} <= set(fragments)
+    assert {"info", "reportables", "plan", "map", "stage_detail", "params"} <= set(fragments)
     assert [f for f in fragments if f not in ids] == []
-    assert len(fragments) == 5 + len(cold.reportables) + 2  # sections, reportables, 2 groups
+    assert len(fragments) == 6 + len(cold.reportables) + 2  # sections, reportables, 2 groups
 
 
 def test_reportables_are_grouped_then_in_order(cold: Any) -> None:
