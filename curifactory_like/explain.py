@@ -228,6 +228,12 @@ class _History:
                 f"({self._store.path})",
                 hint="`experiment runs` lists the run references",
             )
+        if run.get("experiment_name") != self.experiment:
+            raise UnknownRunError(
+                f"--against {reference}: that is a run of experiment "
+                f"{run.get('experiment_name')!r}, not {self.experiment!r}",
+                hint=f"`experiment runs {self.experiment}` lists this experiment's runs",
+            )
         self.against_run = run
         for row in self._store.stage_calls(run["reference"]):
             self.against_calls[(str(row["record"]), str(row["stage"]))] = row

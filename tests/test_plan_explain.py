@@ -350,6 +350,18 @@ def test_against_an_unknown_run_is_bad_input(seeded):
     result = run_cli(seeded, "plan", "plex", "--against", "plex_99_nope")
     assert result.returncode == 2
     assert "no such run" in output(result) and "experiment runs" in output(result)
+    assert "Traceback" not in output(result)
+
+
+def test_against_accepts_a_unique_prefix_and_refuses_another_experiments_run(seeded):
+    (first,) = references(seeded)
+    assert plan(seeded, "--against", "plex_1")["against"]["reference"] == first
+    write_source(seeded, "experiments/other.py", EXPERIMENT)
+    assert run_cli(seeded, "run", "other", "-p", "plex", "--quiet").returncode == 0
+    other = references(seeded)[-1]
+    result = run_cli(seeded, "plan", "plex", "--against", other)
+    assert result.returncode == 2
+    assert "run of experiment 'other', not 'plex'" in output(result)
 
 
 def test_estimate_sums_the_durations_the_registry_recorded(seeded):
