@@ -198,3 +198,18 @@ def test_latest_report_is_served(served: tuple[Any, str], visit: Any) -> None:
     assert newest.get_reference_name() in shown.page.locator("#info .reference").inner_text()
     assert Path(project.root / "reports" / "_latest" / "index.html").is_file()
     assert shown.errors == []
+
+
+def test_plan_section_shows_what_the_run_set_out_to_do(served: tuple[Any, str], visit: Any) -> None:
+    """The Plan section is reachable from the contents and lists the computed calls with reasons."""
+    _, base = served
+    manager = run("rep")
+    page = visit(report_url(base, manager)).page
+    page.locator("#toc a", has_text="Plan").click()
+    section = page.locator("#plan")
+    assert section.is_visible()
+    assert "compute" in section.locator("p.plan-totals").inner_text()
+    rows = section.locator("table.plan-calls tbody tr")
+    computed = sum(1 for c in manager.runtime.calls if c["action"] == "computed")
+    assert rows.count() == computed > 0
+    assert "artifact missing" in rows.first.inner_text()
