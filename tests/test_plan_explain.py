@@ -398,3 +398,44 @@ def test_map_command_still_shows_code_change_reasons(seeded):
     result = run_cli(seeded, "map", "plex")
     assert result.returncode == 0, output(result)
     assert "stage code changed (constant helpers.deep.SCALE)" in result.stdout
+
+
+AGGREGATE_EXPERIMENT = '''\
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+
+from experiments.plex import count, make
+
+
+@cf.aggregate(inputs=["x"], outputs=["total"], cachers=[JsonCacher])
+def total(record, records, x):
+    with open("calls.txt", "a", encoding="utf-8") as out:
+        out.write("total\\n")
+    return sum(x.values())
+
+
+def run(param_sets, manager):
+    records = [make(cf.Record(manager, param_set)) for param_set in param_sets]
+    total(cf.Record(manager, None), records)
+'''
+
+
+def test_code_changes_reach_aggregates(fresh):
+    write_source(fresh, "experiments/plexagg.py", AGGREGATE_EXPERIMENT)
+    assert run_cli(fresh, "run", "plexagg", "-p", "plex", "--quiet").returncode == 0
+    reset_calls(fresh)
+    edit(fresh, "helpers/deep.py", "SCALE = 1", "SCALE = 2")
+    result = run_cli(fresh, "plan", "plexagg", "-p", "plex", "--json")
+    planned = {c["stage"] + " " + str(c["param_set"]): c for c in json.loads(result.stdout)["calls"]}
+    assert planned["make a"]["kind"] == "code_changed"
+    assert planned["total None"]["kind"] == "upstream"
+    assert run_cli(fresh, "run", "plexagg", "-p", "plex", "--quiet").returncode == 0
+    assert set(calls(fresh)) == {"make a", "make b", "total"}
+    reset_calls(fresh)
+    edit(fresh, "experiments/plexagg.py", "sum(x.values())", "sum(x.values()) + 1")
+    result = run_cli(fresh, "plan", "plexagg", "-p", "plex", "--json")
+    planned = {c["stage"] + " " + str(c["param_set"]): c for c in json.loads(result.stdout)["calls"]}
+    assert planned["total None"]["reason"] == (
+        "stage code changed (function experiments.plexagg.total)"
+    )
+    assert planned["make a"]["action"] == "load"
