@@ -8,6 +8,7 @@
      |    +-- ParameterFileError           missing file, no get_params(), wrong return type
      |    +-- ParameterSelectionError      unknown --names value, bad --indices range
      |    +-- UnhashableParameterError     a value the canonical hash cannot encode
+     |    +-- SweepError                   cf.sweep(): unknown field, empty/unequal lists
      +-- ExperimentError                   the experiment module is missing or malformed
      +-- StageError                        a stage is declared or called wrongly
      |    +-- InputSignatureError          inputs=[...] and the signature disagree
@@ -22,6 +23,7 @@
      |    +-- CachePathError               a path escapes the cache directory
      +-- NoArtifactManagerError            a Procedure was run without a manager
      +-- RunStoreError                     the SQLite run registry cannot be used
+     +-- RunReferenceError                 a run reference names no run (or several)
      +-- ExecutionError                    a scheduled stage call failed
      |    +-- StageTimeoutError            a stage call ran past its timeout
      |    +-- WorkerDiedError              the process running a stage call died
@@ -157,3 +159,11 @@ class CurifactoryWarning(UserWarning):
 
 class CacheIntegrityWarning(CurifactoryWarning):
     """A cached artifact failed its integrity check and will be recomputed."""
+
+
+class SweepError(ParameterError):
+    """``cf.sweep`` was given an unknown field, an empty or unequal list, or a field twice."""
+
+
+class RunReferenceError(CurifactoryError):
+    """A run reference (``experiment pin REF``) names no run, or several, in the registry."""
