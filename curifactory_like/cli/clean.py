@@ -105,7 +105,7 @@ def clean_command(args: argparse.Namespace) -> int:
                 kept[entry.fate.value] += 1
         freed = "would free" if args.dry_run else "freed"
         print(
-            f"{verb} {len(plan.remove)} cache entr{'y' if len(plan.remove) == 1 else 'ies'}, "
+            f"total: {verb} {len(plan.remove)} cache entr{'y' if len(plan.remove) == 1 else 'ies'}, "
             f"{freed} {format_size(plan.freed)} ({plan.freed} bytes); kept "
             f"{len(plan.keep)} ({kept['recent']} of the newest {plan.keep_last} runs per "
             f"experiment, {kept['protected']} pinned, --store-full or held by running runs); "
