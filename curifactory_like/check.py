@@ -427,6 +427,7 @@ def _check_stage_definitions(report: CheckReport, module: Any) -> None:
 def _map_and_plan(
     report: CheckReport, module: Any, param_sets: list[Any], manager: Any, summary: CheckSummary
 ) -> None:
+    manager._checked_module = module.__name__
     manager.map_mode = True
     try:
         module.run(param_sets, manager)
@@ -472,27 +473,46 @@ def _map_and_plan(
 
 
 def _report_map_failure(report: CheckReport, exc: BaseException, manager: Any) -> None:
-    stage = manager.current_stage_name
     text = exc.detailed() if isinstance(exc, CurifactoryError) else f"{type(exc).__name__}: {exc}"
     if any(p.message == text for p in report.problems):
         return  # already reported from the stage declaration
-    location = user_location(exc)
-    if isinstance(exc, CurifactoryError) and stage:
-        definition = _definition_named(manager, stage)
-        if definition is not None and location is None:
-            location = function_location(definition.function)
-    kind = ProblemKind.CACHER if "cacher" in text.lower() else ProblemKind.MAP
-    where = f" in stage '{stage}'" if stage and manager.stage_active else ""
-    report.problems.append(
-        Problem(kind, f"run() failed while mapping{where}: {text}", location)
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_stage = any(f.name == "call_stage" and f.filename.endswith("runtime.py") for f in frames)
+    in_cacher = any(
+        os.path.abspath(f.filename).startswith(os.path.join(_PACKAGE_DIR, "caching"))
+        for f in frames
     )
+    stage = manager.current_stage_name if in_stage else ""
+    location = user_location(exc)
+    definition = _definition_named(manager, stage) if stage else None
+    if in_cacher:
+        if definition is not None:
+            location = function_location(definition.function)
+        report.problems.append(
+            Problem(
+                ProblemKind.CACHER,
+                f"stage '{stage}': a cacher cannot name its file ({text}); check its "
+                "path_override, subdir and prefix",
+                location,
+            )
+        )
+        return
+    if location is None and definition is not None:
+        location = function_location(definition.function)
+    where = f" in stage '{stage}'" if stage else ""
+    report.problems.append(Problem(ProblemKind.MAP, f"run() failed while mapping{where}: {text}",
+                                   location))
 
 
 def _definition_named(manager: Any, stage: str) -> Any:
+    module = sys.modules.get(getattr(manager, "_checked_module", ""), None)
     for record in manager.records:
         for detail in getattr(record, "mapped_calls", []):
             if detail.definition.name == stage:
                 return detail.definition
+    for definition in _stage_definitions(module) if module is not None else []:
+        if definition.name == stage:
+            return definition
     return None
 
 
