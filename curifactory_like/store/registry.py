@@ -1,4 +1,4 @@
-"""The SQLite run registry: runs, parameter sets, aggregate combo hashes and artifact use.
+"""The SQLite run registry: runs, parameter sets, aggregate combo hashes, artifact use, pins.
 
 It replaces curifactory's ``store.json`` and ``params_registry.json``, which are rewritten whole for
 every parameter set. Everything lives in one database, ``<manager_cache_path>/store.db``, in WAL
