@@ -313,3 +313,54 @@ def test_a_version_2_registry_is_migrated_with_its_runs(tmp_path: Path) -> None:
         assert store.unpin_run("x_1_t") is True and store.pinned_runs() == {}
     with sqlite3.connect(folder / "store.db") as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_a_running_run_holds_aggregates_made_only_of_its_sets(tmp_path: Path) -> None:
+    """An aggregate over the running run's sets is held; files of other sets are not."""
+    import socket
+    from datetime import datetime, timedelta
+
+    from curifactory_like.cleaning import Fate, plan_clean
+
+    root = write_tiny(tmp_path / "proj")
+    write_source(
+        root,
+        "experiments/agg.py",
+        '''
+        import curifactory_like as cf
+        from curifactory_like.caching import JsonCacher
+        from experiments.tiny import make
+
+        @cf.aggregate(inputs=["x"], outputs=["total"], cachers=[JsonCacher])
+        def total(record, records, x):
+            return sum(x.values())
+
+        def run(param_sets, manager):
+            records = [make(cf.Record(manager, p)) for p in param_sets]
+            total(cf.Record(manager, None), records[:2])
+            total(cf.Record(manager, None), records[1:])
+        ''',
+    )
+    _ok(root, "run", "agg", "-p", "tiny", "--quiet")
+    cache = root / "data" / "cache"
+    two_days_ago = time.time() - 2 * 86400
+    for name in cache_files(cache):
+        os.utime(cache / name, (two_days_ago, two_days_ago))
+    hashes = _hashes(root)
+    with RunStore(root / "data") as store:
+        store.start_run(
+            "agg",
+            datetime.now() - timedelta(days=1),
+            {"pid": os.getpid(), "hostname": socket.gethostname(),
+             "params": {"tiny": [["a", hashes["a"]], ["b", hashes["b"]]]}},
+        )
+        plan = plan_clean(store, str(cache), keep_last=0)
+    fates = {os.path.basename(e.path): e for e in [*plan.keep, *plan.remove]}
+    totals = sorted(n for n in fates if "_total_total" in n and not n.endswith("_metadata.json"))
+    assert len(totals) == 2
+    held = [n for n in totals if fates[n].fate is Fate.PROTECTED]
+    assert len(held) == 1 and "held by running run agg_2_" in fates[held[0]].reason
+    assert {os.path.basename(e.path) for e in plan.remove} >= {
+        n for n in fates if hashes["c"] in n
+    }
+    assert all(fates[n].fate is Fate.PROTECTED for n in fates if hashes["a"] in n)
