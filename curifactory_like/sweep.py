@@ -286,17 +286,20 @@ def _unique(names: list[str], sets: list[Any], fields: list[str]) -> list[str]:
     for generated in names:
         counts[generated] = counts.get(generated, 0) + 1
     unique = []
+    plain: dict[str, str] = {}
     for generated, param_set in zip(names, sets, strict=True):
         if counts[generated] > 1:
             exact = repr([(field, type(_get(param_set, field)).__qualname__,
                            repr(_get(param_set, field))) for field in fields])
-            generated = f"{generated}~{hashlib.sha256(exact.encode('utf-8')).hexdigest()[:6]}"
+            digest = hashlib.sha256(exact.encode("utf-8")).hexdigest()[:6]
+            plain[f"{generated}~{digest}"] = generated
+            generated = f"{generated}~{digest}"
         unique.append(generated)
     if len(set(unique)) != len(unique):
         duplicate = next(n for n in unique if unique.count(n) > 1)
         raise SweepError(
-            f"cf.sweep(): two parameter sets would both be named {duplicate!r} because a list "
-            "holds the same value twice; remove the repeated value"
+            f"cf.sweep(): two parameter sets would both be named {plain.get(duplicate, duplicate)!r}"
+            " because a list holds the same value twice; remove the repeated value"
         )
     return unique
 
