@@ -30,7 +30,7 @@ modified since it started (it has not recorded its artifacts yet). A run on anot
 cannot be checked and counts as running; a run without a recorded ``pid`` (older versions)
 counts as finished. Holds are checked again just before each removal.
 
-Only entries whose name carries a hash (``_<hex>_``) are ever removed: other files and dot
+Only entries whose name carries a hash (``_<hex>`` then ``_``, ``.`` or the end) are removed: other files and dot
 entries (scratch folders of running runs) are left alone but count towards the cache size.
 """
 
@@ -64,7 +64,7 @@ __all__ = [
 DEFAULT_KEEP_LAST = 5
 """Runs per experiment whose files ``experiment clean`` keeps by default."""
 
-_HASH_TOKEN = re.compile(r"_([0-9a-f]{30,40})_")
+_HASH_TOKEN = re.compile(r"_([0-9a-f]{30,40})(?=[_.]|$)")
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
 _RUNNING_STATUSES = ("incomplete", "LIVE")
@@ -294,10 +294,19 @@ def _size_and_mtime(path: str) -> tuple[int, float]:
 
 
 def _matching(name: str, stems: dict[str, set[str]]) -> set[str]:
-    """References of every stem that ``name`` starts with."""
+    """References of every stem that ``name`` starts with.
+
+    A stage stem ends with ``_``; a fallback stem (a file name without its extension) is
+    followed by ``.`` or ``_`` (``_metadata.json``) or ends the name: only those cuts are tried.
+    """
     found: set[str] = set()
-    for end in range(1, len(name) + 1):
-        found |= stems.get(name[:end], set())
+    for end, char in enumerate(name):
+        if char == "_":
+            found.update(stems.get(name[: end + 1], ()))
+            found.update(stems.get(name[:end], ()))
+        elif char == ".":
+            found.update(stems.get(name[:end], ()))
+    found.update(stems.get(name, ()))
     return found
 
 
@@ -328,12 +337,12 @@ def plan_clean(
         stem = _stem(str(use["path"]), use["record_hash"], use["stage"])
         stems.setdefault(stem, set()).add(str(use["reference"]))
 
+    started = {reference: run_started(run) for reference, run in by_reference.items()}
     entries, other = _scan(cache_path)
     for entry in entries:
         references = _matching(os.path.basename(entry.path), stems)
         entry.references = sorted(references, key=lambda r: order.get(r, -1))
-        started = [run_started(by_reference[r]) for r in references if r in by_reference]
-        entry.last_used = max([entry.modified, *started])
+        entry.last_used = max([entry.modified, *(started.get(r, 0.0) for r in references)])
         _decide(entry, by_reference, pinned, recent, holds, keep_last)
 
     total = other + sum(entry.size for entry in entries)

@@ -364,3 +364,32 @@ def test_a_running_run_holds_aggregates_made_only_of_its_sets(tmp_path: Path) ->
         n for n in fates if hashes["c"] in n
     }
     assert all(fates[n].fate is Fate.PROTECTED for n in fates if hashes["a"] in n)
+
+
+def test_path_override_artifacts_are_matched_by_their_file_name(tmp_path: Path) -> None:
+    """Files of a path_override cacher (and their sidecars) follow the runs that used them."""
+    root = write_tiny(tmp_path / "proj")
+    write_source(
+        root,
+        "experiments/over.py",
+        '''
+        import curifactory_like as cf
+        from curifactory_like.caching import JsonCacher
+
+        @cf.stage(outputs=["x"],
+                  cachers=[JsonCacher(path_override="{cache}/exports/{params.name}_{hash}.json")])
+        def make(record):
+            return record.params.n
+
+        def run(param_sets, manager):
+            for param_set in param_sets:
+                make(cf.Record(manager, param_set))
+        ''',
+    )
+    _ok(root, "run", "over", "-p", "tiny", "--quiet")
+    _ok(root, "run", "over", "-p", "tiny", "--names", "b", "--quiet")
+    exports = root / "data" / "cache" / "exports"
+    assert len(cache_files(exports)) == 6
+    _ok(root, "clean", "--keep-last", "1")
+    b_hash = _hashes(root)["b"]
+    assert cache_files(exports) == [f"b_{b_hash}.json", f"b_{b_hash}_metadata.json"]
