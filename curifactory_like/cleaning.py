@@ -30,8 +30,9 @@ modified since it started (it has not recorded its artifacts yet). A run on anot
 cannot be checked and counts as running; a run without a recorded ``pid`` (older versions)
 counts as finished. Holds are checked again just before each removal.
 
-Only entries whose name carries a hash (``_<hex>`` then ``_``, ``.`` or the end) are removed: other files and dot
-entries (scratch folders of running runs) are left alone but count towards the cache size.
+Only entries whose name carries a hash (``_<hex>`` then ``_``, ``.`` or the end) are removed:
+other files and dot entries (scratch folders of running runs) are left alone but count towards
+the cache size.
 """
 
 from __future__ import annotations
