@@ -59,8 +59,9 @@ def sweep(
 
     Args:
         base: a dataclass instance, usually of an ``ExperimentParameters`` subclass.
-        grid: field name -> list of values; every combination is made. A dotted name
-            (``"model.lr"``) sets a field of a nested dataclass.
+        grid: field name -> list (tuple, range, 1-D numpy array) of values; every
+            combination is made. A dotted name (``"model.lr"``) sets a field of a nested
+            dataclass.
         zipped: a list of groups (or one group); each maps field names to equal-length lists
             whose ``i``-th values go together.
         name: the prefix of the generated names (default ``base.name``; ``""`` for none).
@@ -122,6 +123,8 @@ def sweep_name(prefix: str, changes: Mapping[str, Any]) -> str:
 
 def render_value(value: Any) -> str:
     """A short, readable, file-name-safe rendering of one swept value."""
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy scalar renders as the number it holds
     if isinstance(value, bool) or value is None:
         text = str(value)
     elif isinstance(value, (int, float)):
@@ -171,11 +174,16 @@ def _groups(
 
 
 def _values(field_name: str, values: Any, where: str) -> list[Any]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, range)):
+    listlike = isinstance(values, (Sequence, range)) or (
+        type(values).__module__ == "numpy" and getattr(values, "ndim", 0) == 1
+    )
+    if isinstance(values, (str, bytes)) or not listlike:
         raise SweepError(
             f"cf.sweep(): {where}[{field_name!r}] is {_describe(values)}, not a list of values; "
             f"write {field_name!r}: [{values!r}] for a single value"
         )
+    if type(values).__module__ == "numpy":
+        values = values.tolist()  # Python numbers: the same hashes as a hand-written list
     if len(values) == 0:
         raise SweepError(
             f"cf.sweep(): {where}[{field_name!r}] is an empty list, which would produce no "

@@ -184,3 +184,13 @@ def test_a_sweep_runs_as_an_ordinary_parameter_file(project):
     _, selected = run_experiment("grid", ["grid"], param_set_names=["s_a=2_b=1.5_c=y"],
                                  report=False)
     assert [n for n, _ in selected.param_file_param_sets["grid"]] == ["s_a=2_b=1.5_c=y"]
+
+
+def test_numpy_arrays_sweep_as_python_numbers():
+    """A 1-D numpy array is swept as Python numbers: readable names, hashes of a plain list."""
+    np = pytest.importorskip("numpy")
+    from_numpy = cf.sweep(Params(name="n"), grid={"lr": np.linspace(0.1, 0.3, 3)})
+    by_hand = cf.sweep(Params(name="n"), grid={"lr": [0.1, 0.2, 0.3]})
+    assert [p.name for p in from_numpy] == ["n_lr=0.1", "n_lr=0.2", "n_lr=0.3"]
+    assert [type(p.lr) for p in from_numpy] == [float, float, float]
+    assert [p.params_hash() for p in from_numpy] == [p.params_hash() for p in by_hand]
