@@ -145,10 +145,14 @@ def test_pinned_runs_keep_their_files_until_unpinned(three_runs: Path) -> None:
     root = three_runs
     assert "pinned tiny_2_" in _ok(root, "pin", "tiny_2", "--note", "paper figure")
     assert "already pinned" in _ok(root, "pin", "tiny_2")
+    listed = _ok(root, "pin")
+    assert re.search(r"^tiny_2_\S+  pinned \S+  paper figure$", listed, re.MULTILINE), listed
     d_and_e = _files_of(root, "d", "e")
     _ok(root, "clean", "--keep-last", "0")
     assert cache_files(root / "data" / "cache") == sorted(d_and_e)
     assert "unpinned tiny_2_" in _ok(root, "unpin", "tiny_2")
+    assert "no pinned runs" in _ok(root, "pin")
+    assert "was not pinned" in _ok(root, "unpin", "tiny_2")
     _ok(root, "clean", "--keep-last", "0")
     assert cache_files(root / "data" / "cache") == []
 

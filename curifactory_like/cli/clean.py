@@ -41,8 +41,9 @@ def register(sub: Any) -> None:
     for name, text in (("pin", "keep a run's cache files when cleaning"),
                        ("unpin", "let cleaning remove a pinned run's files again")):
         parser = sub.add_parser(name, help=text)
-        parser.add_argument("reference", metavar="REF",
-                            help="run reference, EXP_N (e.g. regression_3), or a unique prefix")
+        parser.add_argument("reference", metavar="REF", nargs="?" if name == "pin" else None,
+                            help="run reference, EXP_N (e.g. regression_3), or a unique prefix"
+                            + ("; without REF, list the pinned runs" if name == "pin" else ""))
         if name == "pin":
             parser.add_argument("--note", help="why the run is pinned")
         parser.add_argument("-v", "--verbose", action="store_true",
@@ -126,6 +127,14 @@ def pin_command(args: argparse.Namespace) -> int:
         from ..cleaning import resolve_run
 
         with _registry(utils.get_configuration()) as store:
+            if args.reference is None:
+                pins = store.pinned_runs()
+                for reference, pin in sorted(pins.items()):
+                    note = f"  {pin['note']}" if pin["note"] else ""
+                    print(f"{reference}  pinned {pin['pinned_at']}{note}")
+                if not pins:
+                    print("no pinned runs")
+                return EXIT_OK
             reference = resolve_run(store, args.reference)
             added = store.pin_run(reference, args.note)
         print(f"pinned {reference}" if added else f"{reference} was already pinned")
