@@ -282,3 +282,40 @@ def test_bad_input_exits_2(tmp_path: Path) -> None:
     assert "Paramset name 'zz'" in _check(root, "tiny", "-p", "tiny", "--names", "zz", status=2)
     text = _check(root, "tiny", "-p", "tiny", "--overwrite-stage", "nostage", status=2)
     assert "names no stage" in text
+
+
+def test_aggregates_are_counted_and_problems_appear_in_json(tmp_path: Path) -> None:
+    """Aggregate records are counted in the summary; --json lists problems with locations."""
+    root = _project(tmp_path)
+    write_source(root, "experiments/agg.py", '''
+        import curifactory_like as cf
+        from curifactory_like.caching import JsonCacher
+        from experiments.tiny import make
+
+        @cf.aggregate(inputs=["x"], outputs=["total"], cachers=[JsonCacher])
+        def total(record, records, x):
+            return sum(x.values())
+
+        def run(param_sets, manager):
+            records = [make(cf.Record(manager, p)) for p in param_sets]
+            total(cf.Record(manager, None), records)
+        ''')
+    text = _check(root, "agg", "-p", "tiny", status=0)
+    assert "records: 4 (1 aggregate)" in text
+    assert "stages: 2 (make, total); stage calls: 4" in text
+    write_source(root, "params/clash.py", '''
+        from params.tiny import Params
+
+        def get_params():
+            return [Params(name="a", n=9)]
+        ''')
+    data = json.loads(_check(root, "agg", "-p", "tiny", "-p", "clash", "--json", status=1))
+    assert data["ok"] is False
+    assert data["problems"] == [
+        {
+            "kind": "duplicate-name",
+            "message": data["problems"][0]["message"],
+            "location": "params/clash.py:4",
+        }
+    ]
+    assert "'a' is used by 2 sets" in data["problems"][0]["message"]
