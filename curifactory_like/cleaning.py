@@ -90,6 +90,8 @@ class CacheEntry:
     references: list[str] = dataclasses.field(default_factory=list)
     """Runs whose recorded artifacts share this entry's stage stem, oldest first."""
     last_used: float = 0.0
+    group: str = ""
+    """Entries of one group (a stage stem) are removed together under ``--max-size``."""
     fate: Fate = Fate.REMOVABLE
     reason: str = ""
 
@@ -294,21 +296,28 @@ def _size_and_mtime(path: str) -> tuple[int, float]:
     return size, modified
 
 
-def _matching(name: str, stems: dict[str, set[str]]) -> set[str]:
-    """References of every stem that ``name`` starts with.
+def _matching(name: str, stems: dict[str, set[str]]) -> tuple[set[str], str]:
+    """References of every stem that ``name`` starts with, and the group ``name`` belongs to.
 
     A stage stem ends with ``_``; a fallback stem (a file name without its extension) is
     followed by ``.`` or ``_`` (``_metadata.json``) or ends the name: only those cuts are tried.
+    The group is the longest matching stem, else the name up to its hash (``[prefix]_[hash]``).
     """
     found: set[str] = set()
-    for end, char in enumerate(name):
-        if char == "_":
-            found.update(stems.get(name[: end + 1], ()))
-            found.update(stems.get(name[:end], ()))
-        elif char == ".":
-            found.update(stems.get(name[:end], ()))
-    found.update(stems.get(name, ()))
-    return found
+    group = ""
+    for cut in [
+        *(end + 1 for end, char in enumerate(name) if char == "_"),
+        *(end for end, char in enumerate(name) if char in "_."),
+        len(name),
+    ]:
+        references = stems.get(name[:cut])
+        if references:
+            found.update(references)
+            group = max(group, name[:cut], key=len)
+    if not group:
+        match = _HASH_TOKEN.search(name)
+        group = name[: match.end()] if match else name
+    return found, group
 
 
 def plan_clean(
@@ -341,32 +350,30 @@ def plan_clean(
     started = {reference: run_started(run) for reference, run in by_reference.items()}
     entries, other = _scan(cache_path)
     for entry in entries:
-        references = _matching(os.path.basename(entry.path), stems)
+        references, entry.group = _matching(os.path.basename(entry.path), stems)
         entry.references = sorted(references, key=lambda r: order.get(r, -1))
         entry.last_used = max([entry.modified, *(started.get(r, 0.0) for r in references)])
         _decide(entry, by_reference, pinned, recent, holds, keep_last)
 
     total = other + sum(entry.size for entry in entries)
-    by_age = sorted(entries, key=lambda e: (e.last_used, e.path))
-    removable = [e for e in by_age if e.fate is Fate.REMOVABLE]
-    evictable = [e for e in by_age if e.fate is Fate.RECENT]
     remove: list[CacheEntry] = []
     notes: list[str] = []
     if max_size is None:
-        remove = removable
+        remove = sorted(
+            (e for e in entries if e.fate is Fate.REMOVABLE), key=lambda e: (e.last_used, e.path)
+        )
     else:
         size = total
-        for entry in [*removable, *evictable]:
+        for group in [*_groups(entries, Fate.REMOVABLE), *_groups(entries, Fate.RECENT)]:
             if size <= max_size:
                 break
-            remove.append(entry)
-            size -= entry.size
+            remove.extend(group)
+            size -= sum(entry.size for entry in group)
         if size > max_size:
             notes.append(
                 f"the cache stays at {format_size(size)}, above --max-size "
-                f"{format_size(max_size)}: the rest belongs to pinned, --store-full or running "
-                "runs, or is not a cache artifact; unpin runs or remove data/runs folders to go "
-                "further"
+                f"{format_size(max_size)}: the rest is used by pinned, --store-full or running "
+                "runs, or is not a cache artifact; unpin runs to go further"
             )
     chosen = {id(entry) for entry in remove}
     keep = [entry for entry in entries if id(entry) not in chosen]
@@ -388,6 +395,18 @@ def plan_clean(
         other_size=other,
         notes=notes,
     )
+
+
+def _groups(entries: list[CacheEntry], fate: Fate) -> list[list[CacheEntry]]:
+    """Entries of one fate grouped by stage stem, least recently used group first."""
+    groups: dict[str, list[CacheEntry]] = {}
+    for entry in entries:
+        if entry.fate is fate:
+            groups.setdefault(entry.group, []).append(entry)
+    ordered = sorted(
+        groups.values(), key=lambda g: (max(e.last_used for e in g), min(e.path for e in g))
+    )
+    return [sorted(group, key=lambda e: e.path) for group in ordered]
 
 
 def _decide(

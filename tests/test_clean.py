@@ -193,6 +193,10 @@ def test_max_size_removes_least_recently_used_first_and_stops(three_runs: Path) 
     assert removed and set(removed) <= set(run1_only)
     assert len(removed) < len(run1_only)
     assert sum((cache / f).stat().st_size for f in cache_files(cache)) <= budget
+    remaining = cache_files(cache)
+    sidecars = {f for f in remaining if f.endswith("_metadata.json")}
+    artifacts = set(remaining) - sidecars
+    assert {f.replace("_metadata.json", ".json") for f in sidecars} == artifacts  # in pairs
 
 
 def test_max_size_may_remove_recent_runs_files_but_never_pinned(three_runs: Path) -> None:
