@@ -25,6 +25,7 @@ from .errors import (
     ParameterSelectionError,
     StageError,
     StageTimeoutError,
+    SweepError,
     TransientError,
     UnhashableParameterError,
     WorkerDiedError,
@@ -35,6 +36,7 @@ from .params import ExperimentParameters
 from .procedure import Procedure
 from .record import Record
 from .stage import aggregate, stage
+from .sweep import sweep
 
 __version__ = "0.1.0"
 
@@ -61,6 +63,7 @@ __all__ = [
     "Record",
     "StageError",
     "StageTimeoutError",
+    "SweepError",
     "TransientError",
     "UnhashableParameterError",
     "WorkerDiedError",
@@ -75,5 +78,6 @@ __all__ = [
     "set_hash_functions",
     "stage",
     "staging",
+    "sweep",
     "utils",
 ]

@@ -8,6 +8,7 @@
      |    +-- ParameterFileError           missing file, no get_params(), wrong return type
      |    +-- ParameterSelectionError      unknown --names value, bad --indices range
      |    +-- UnhashableParameterError     a value the canonical hash cannot encode
+     |    +-- SweepError                   cf.sweep(): unknown field, empty/unequal lists
      +-- ExperimentError                   the experiment module is missing or malformed
      +-- StageError                        a stage is declared or called wrongly
      |    +-- InputSignatureError          inputs=[...] and the signature disagree
@@ -22,7 +23,7 @@
      |    +-- CachePathError               a path escapes the cache directory
      +-- NoArtifactManagerError            a Procedure was run without a manager
      +-- RunStoreError                     the SQLite run registry cannot be used
-     +-- UnknownRunError                   a run reference names no registered run
+     +-- RunReferenceError                 a run reference names no run (or several)
      +-- ExecutionError                    a scheduled stage call failed
      |    +-- StageTimeoutError            a stage call ran past its timeout
      |    +-- WorkerDiedError              the process running a stage call died
@@ -160,5 +161,9 @@ class CacheIntegrityWarning(CurifactoryWarning):
     """A cached artifact failed its integrity check and will be recomputed."""
 
 
-class UnknownRunError(CurifactoryError):
-    """A run reference (e.g. ``experiment plan --against REF``) names no run in the registry."""
+class SweepError(ParameterError):
+    """``cf.sweep`` was given an unknown field, an empty or unequal list, or a field twice."""
+
+
+class RunReferenceError(CurifactoryError):
+    """A run reference (``experiment pin REF``) names no run, or several, in the registry."""

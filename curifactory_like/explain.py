@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import fingerprint, hashing
-from .errors import UnknownRunError
+from .errors import RunReferenceError
 from .plan import REASON_KINDS, Action
 
 
@@ -178,7 +178,7 @@ class _History:
         self._store: Any = None
         if manager.dry and not _registry_exists(manager):
             if against is not None:
-                raise UnknownRunError(
+                raise RunReferenceError(
                     f"--against {against}: there is no run registry yet "
                     f"({manager.manager_cache_path}store.db); run the experiment first"
                 )
@@ -223,13 +223,13 @@ class _History:
             matches = [r for r in self.runs if str(r.get("reference", "")).startswith(reference)]
             run = matches[0] if len(matches) == 1 else None
         if run is None:
-            raise UnknownRunError(
+            raise RunReferenceError(
                 f"--against {reference}: no such run in the registry "
                 f"({self._store.path})",
                 hint="`experiment runs` lists the run references",
             )
         if run.get("experiment_name") != self.experiment:
-            raise UnknownRunError(
+            raise RunReferenceError(
                 f"--against {reference}: that is a run of experiment "
                 f"{run.get('experiment_name')!r}, not {self.experiment!r}",
                 hint=f"`experiment runs {self.experiment}` lists this experiment's runs",

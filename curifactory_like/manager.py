@@ -222,6 +222,7 @@ class ArtifactManager:
             "full_store": self.store_full,
             "cli": self.run_line,
             "hostname": self.hostname,
+            "pid": os.getpid(),
             "notes": self.notes,
             "prefix": self.prefix,
             "user": _platform().get("user"),

@@ -15,7 +15,7 @@ EXPECTED_ALL = {
     "NoArtifactManagerError", "OutputSignatureError", "ParameterError", "ParameterFileError",
     "ParameterSelectionError", "Procedure", "Record", "StageError", "UnhashableParameterError",
     "aggregate", "caching", "experiment", "hashing", "manager", "params", "procedure", "record",
-    "set_hash_functions", "stage", "staging", "utils",
+    "set_hash_functions", "stage", "staging", "utils", "SweepError", "sweep",
 }
 
 

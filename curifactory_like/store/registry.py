@@ -1,4 +1,4 @@
-"""The SQLite run registry: runs, parameter sets, aggregate combo hashes and artifact use.
+"""The SQLite run registry: runs, parameter sets, aggregate combo hashes, artifact use, pins.
 
 It replaces curifactory's ``store.json`` and ``params_registry.json``, which are rewritten whole for
 every parameter set. Everything lives in one database, ``<manager_cache_path>/store.db``, in WAL
@@ -36,7 +36,7 @@ __all__ = [
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 """The datetime format used in run reference names."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema version this module writes (``PRAGMA user_version``)."""
 
 
@@ -88,7 +88,13 @@ CREATE TABLE stage_calls (
 CREATE INDEX stage_calls_by_run ON stage_calls (reference)
 """
 
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+_SCHEMA_V3 = """
+CREATE TABLE pins (
+    reference TEXT PRIMARY KEY REFERENCES runs (reference) ON DELETE CASCADE,
+    pinned_at TEXT NOT NULL, note TEXT)
+"""
+
+_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class RunStore:
@@ -401,6 +407,42 @@ class RunStore:
                 (str(path),),
             ).fetchall()
         return [reference for (reference,) in rows]
+
+    def artifact_uses(self) -> list[dict[str, Any]]:
+        """Every recorded use of an artifact: ``reference``, ``path``, ``record_hash``,
+        ``stage`` and ``action``, in the order they were recorded."""
+        with self._db.read("read artifact uses") as conn:
+            rows = conn.execute(
+                "SELECT reference, path, record_hash, stage, action FROM artifacts ORDER BY id"
+            ).fetchall()
+        keys = ("reference", "path", "record_hash", "stage", "action")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    # -- pins ----------------------------------------------------------------------------------
+
+    def pin_run(self, reference: str, note: str | None = None) -> bool:
+        """Pin a run so cache cleaning keeps its artifacts; False if it was pinned already."""
+        with self._db.write(f"pin run {reference!r}") as conn:
+            if not conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
+                raise RunStoreError(f"run {reference!r} is not in {self.path}")
+            cursor = conn.execute(
+                "INSERT INTO pins (reference, pinned_at, note) VALUES (?, ?, ?)"
+                " ON CONFLICT (reference) DO NOTHING",
+                (reference, datetime.now().strftime(TIMESTAMP_FORMAT), note),
+            )
+        return cursor.rowcount > 0
+
+    def unpin_run(self, reference: str) -> bool:
+        """Remove a run's pin; False if it was not pinned."""
+        with self._db.write(f"unpin run {reference!r}") as conn:
+            cursor = conn.execute("DELETE FROM pins WHERE reference = ?", (reference,))
+        return cursor.rowcount > 0
+
+    def pinned_runs(self) -> dict[str, dict[str, Any]]:
+        """The pinned runs: reference -> ``{"pinned_at", "note"}``."""
+        with self._db.read("list pinned runs") as conn:
+            rows = conn.execute("SELECT reference, pinned_at, note FROM pins").fetchall()
+        return {ref: {"pinned_at": at, "note": note} for ref, at, note in rows}
 
 
 def _plain(value: Any) -> Any:
