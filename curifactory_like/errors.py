@@ -157,3 +157,11 @@ class CurifactoryWarning(UserWarning):
 
 class CacheIntegrityWarning(CurifactoryWarning):
     """A cached artifact failed its integrity check and will be recomputed."""
+
+
+class RunFolderError(CurifactoryError):
+    """A ``--store-full`` run folder is missing, incomplete or corrupted (names the file)."""
+
+
+class ArchiveError(CurifactoryError):
+    """A run archive (``experiment export`` / ``import``) is unusable or unsafe to extract."""

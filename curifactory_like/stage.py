@@ -42,6 +42,8 @@ class StageDefinition:
     retry_on: tuple[type[BaseException], ...] = (TransientError,)
     resources: dict[str, float] = field(default_factory=dict)
     """Resource hints for cluster executors, e.g. ``{"GPU": 1}`` (passed to Dask)."""
+    nondeterministic: bool = False
+    """Its outputs may differ between runs (``experiment reproduce --audit`` reports, not fails)."""
     declaration_problems: list[CurifactoryError] = field(default_factory=list)
 
     @property
@@ -144,6 +146,7 @@ def _declare(
         timeout=options.timeout,
         retry_on=tuple(options.retry_on) if options.retry_on is not None else (TransientError,),
         resources=dict(options.resources or {}),
+        nondeterministic=bool(options.nondeterministic),
     )
     definition.declaration_problems = _declaration_problems(definition)
     return definition
@@ -157,6 +160,7 @@ class ExecutionOptions:
     timeout: float | None = None
     retry_on: Sequence[type[BaseException]] | None = None
     resources: dict[str, float] | None = None
+    nondeterministic: bool = False
 
 
 def stage(
@@ -169,6 +173,7 @@ def stage(
     timeout: float | None = None,
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
+    nondeterministic: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, *inputs)`` as a stage.
 
@@ -182,8 +187,11 @@ def stage(
             (default: only ``curifactory_like.TransientError``).
         timeout: seconds a call may run before it fails with StageTimeoutError.
         resources: resource hints for cluster executors (e.g. ``{"GPU": 1}`` for Dask).
+        nondeterministic: the outputs legitimately differ between runs (wall clock, unseeded
+            randomness); ``experiment reproduce --audit`` reports their differences without
+            failing.
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, nondeterministic)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(
@@ -209,14 +217,16 @@ def aggregate(
     timeout: float | None = None,
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
+    nondeterministic: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, records, *inputs)`` as an aggregate stage.
 
     Each input is passed as a dict ``{record: value}`` over the input records (by default every
     other record of the manager). The aggregate record's hash combines its input records' hashes.
-    ``retries``, ``timeout``, ``retry_on`` and ``resources`` are as for ``@stage``.
+    ``retries``, ``timeout``, ``retry_on``, ``resources`` and ``nondeterministic`` are as for
+    ``@stage``.
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, nondeterministic)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(function, inputs, outputs, cachers, False, True, options)
