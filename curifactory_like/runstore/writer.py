@@ -39,7 +39,7 @@ def complete_run_folder(manager: Any) -> str:
     folder = manager.get_run_output_path()
     project = os.getcwd()
     cache = str(manager.cache_path)
-    nondeterministic = _nondeterministic_stages(manager)
+    nondeterministic = nondeterministic_stages(manager)
     artifacts: list[dict[str, Any]] = []
     redirects: dict[str, str] = {}
     seen: set[str] = set()
@@ -102,7 +102,8 @@ def complete_run_folder(manager: Any) -> str:
     return str(folder)
 
 
-def _nondeterministic_stages(manager: Any) -> dict[str, bool]:
+def nondeterministic_stages(manager: Any) -> dict[str, bool]:
+    """``{stage name: nondeterministic=...}`` for the stages of the manager's mapped DAG."""
     dag = getattr(manager, "dag", None)
     flags: dict[str, bool] = {}
     for record in getattr(dag, "records", None) or []:
