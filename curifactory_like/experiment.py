@@ -398,7 +398,15 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
     if mngr.store_full and not mngr.dry and mngr.stored:
         from .runstore import complete_run_folder
 
-        complete_run_folder(mngr)
+        try:
+            complete_run_folder(mngr)
+        except Exception as exc:  # the run's own outcome stands; say what the folder lacks
+            logger.error(
+                "The run folder of %s could not be completed (it has no manifest, so it cannot "
+                "be reproduced or exported): %s: %s",
+                mngr.get_reference_name(), type(exc).__name__, exc,
+            )
+            logger.debug(traceback.format_exc())
 
 
 def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:

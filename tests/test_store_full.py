@@ -243,3 +243,25 @@ def test_reproduce_from_param_files_rebuilds_sets_without_unpickling(tmp_path: P
     assert "pickled parameter sets" not in text
     assert "parameter set 'b' now hashes to" in text
     assert calls(root) == {"make b": 1, "double b": 1, "square b": 1}  # only b had to run
+
+
+def test_stored_parameter_sets_do_not_depend_on_the_parameter_file(tmp_path: Path) -> None:
+    """Values come from the pickle; a deleted parameter class is recreated from its by-value copy."""
+    root = write_tiny(tmp_path / "proj")
+    folder = store_full_run(root, "tiny", "-p", "tiny", "--names", "b")
+    (root / "params" / "tiny.py").write_text(
+        (root / "params" / "tiny.py").read_text().replace('name="b", n=2', 'name="b", n=99')
+    )
+    (root / "calls.txt").unlink()
+    changed = run_cli(root, "reproduce", folder.name, "--quiet")
+    assert changed.returncode == 0, output(changed)
+    assert calls(root) == {}  # the stored n=2, not the file's n=99
+
+    (root / "params" / "tiny.py").unlink()
+    (root / "params" / "more.py").unlink()
+    gone = run_cli(root, "reproduce", folder.name, "--quiet")
+    text = output(gone)
+    assert gone.returncode == 0, text
+    assert "loading the parameter sets with their pickled classes from" in text
+    assert "param_sets_by_value.pkl" in text
+    assert calls(root) == {}

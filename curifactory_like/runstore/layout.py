@@ -10,6 +10,8 @@
         report/                     the full run report
         params/param_sets.json      the parameter sets, readable
         params/param_sets.pkl       the same objects, cloudpickled (exact recreation)
+        params/param_sets_by_value.pkl  ... with their classes too (used only when a parameter
+                                    class can no longer be imported)
         git/commit.txt              full commit hash (and branch)
         git/uncommitted.patch       ``git diff HEAD`` at run time (never applied by anything)
         git/untracked.txt           untracked, not ignored files at run time
@@ -39,6 +41,7 @@ PROJECT_FILES = "_project"
 EXTERNAL_FILES = "_external"
 PARAMS_JSON = "params/param_sets.json"
 PARAMS_PICKLE = "params/param_sets.pkl"
+PARAMS_BY_VALUE = "params/param_sets_by_value.pkl"
 PATCH = "git/uncommitted.patch"
 UNTRACKED = "git/untracked.txt"
 COMMIT = "git/commit.txt"

@@ -151,17 +151,43 @@ def _param_sets(
             with open(pickled, "rb") as infile:
                 param_sets = list(cloudpickle.load(infile))
         except Exception as exc:
-            raise RunFolderError(
-                f"the stored parameter sets {pickled} cannot be loaded "
-                f"({type(exc).__name__}: {exc})",
-                hint="their classes must still be importable from the project; or use "
-                "--from-param-files to rebuild them from the current parameter files",
-            ) from exc
+            param_sets = _by_value(folder, exc, result, say)
     else:
         param_sets = _from_param_files(readable, config, result, say)
     for param_set in param_sets:
         param_set.overwrite = False  # a reproduction never recomputes on purpose
     return param_sets
+
+
+def _by_value(
+    folder: str, problem: Exception, result: Reproduction, say: Callable[[str], None]
+) -> list[Any]:
+    """The parameter sets with their classes recreated from the pickle (class gone or moved)."""
+    import cloudpickle
+
+    path = os.path.join(folder, layout.PARAMS_BY_VALUE)
+    if not os.path.isfile(path):
+        raise RunFolderError(
+            f"the stored parameter sets {os.path.join(folder, layout.PARAMS_PICKLE)} cannot be "
+            f"loaded ({type(problem).__name__}: {problem})",
+            hint="their classes must still be importable from the project; or use "
+            "--from-param-files to rebuild them from the current parameter files",
+        ) from problem
+    note = (
+        f"The parameter classes cannot be imported ({type(problem).__name__}: {problem}); "
+        f"loading the parameter sets with their pickled classes from {path}"
+    )
+    say(f"WARNING: {note}")
+    result.warnings.append(note)
+    result.pickles.append(f"Loaded the pickled parameter sets and their classes from {path}")
+    try:
+        with open(path, "rb") as infile:
+            return list(cloudpickle.load(infile))
+    except Exception as exc:
+        raise RunFolderError(
+            f"the stored parameter sets {path} cannot be loaded ({type(exc).__name__}: {exc})",
+            hint="use --from-param-files to rebuild them from the current parameter files",
+        ) from exc
 
 
 def _from_param_files(

@@ -70,7 +70,16 @@ def complete_run_folder(manager: Any) -> str:
             "checksum": file_checksum(main),
         }
         if isinstance(cacher, FileReferenceCacher):
-            entry.update(_store_references(cacher, main, folder, cache, project))
+            try:
+                entry.update(_store_references(cacher, main, folder, cache, project))
+            except (OSError, ValueError) as exc:
+                warnings.warn(
+                    f"the files of reference {cacher.name!r} (stage '{cacher.stage}') could not "
+                    f"be stored in the run folder ({type(exc).__name__}: {exc}); a reproduction "
+                    "will recompute that stage",
+                    CurifactoryWarning,
+                    stacklevel=2,
+                )
         artifacts.append(entry)
     _write_params(manager, folder)
     _write_git(manager, folder)
@@ -226,6 +235,37 @@ def _write_params(manager: Any, folder: str) -> None:
         return
     with atomic_open(os.path.join(folder, layout.PARAMS_PICKLE), "wb") as out:
         out.write(data)
+    by_value = _pickle_by_value(param_sets)
+    if by_value is not None:
+        with atomic_open(os.path.join(folder, layout.PARAMS_BY_VALUE), "wb") as out:
+            out.write(by_value)
+
+
+def _pickle_by_value(param_sets: list[Any]) -> bytes | None:
+    """The parameter sets with their classes' modules pickled by value (a fallback for when a
+    parameter class can no longer be imported); None if that cannot be pickled."""
+    import sys
+
+    import cloudpickle
+
+    modules = {
+        type(p).__module__ for p in param_sets
+        if not type(p).__module__.startswith(("curifactory_like", "builtins"))
+    }
+    registered = []
+    try:
+        for name in modules:
+            module = sys.modules.get(name)
+            if module is not None:
+                cloudpickle.register_pickle_by_value(module)
+                registered.append(module)
+        return bytes(cloudpickle.dumps(param_sets))
+    except Exception as exc:
+        logger.debug("parameter sets cannot be pickled by value: %s", exc)
+        return None
+    finally:
+        for module in registered:
+            cloudpickle.unregister_pickle_by_value(module)
 
 
 def _write_text(folder: str, relative: str, text: str) -> None:
