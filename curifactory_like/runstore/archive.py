@@ -88,6 +88,24 @@ def _refuse(source: str, name: str, why: str) -> None:
     )
 
 
+def _extract(source: str, scratch: str) -> str:
+    """Check every member, then extract the archive into ``scratch``; its top-level folder."""
+    try:
+        with tarfile.open(source, "r:*") as archive:
+            members = archive.getmembers()
+            top = check_members(members, source)
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(scratch, members=members, filter="data")
+            else:  # pragma: no cover - Python without extraction filters
+                archive.extractall(scratch, members=members)
+    except (tarfile.TarError, OSError) as exc:
+        raise ArchiveError(
+            f"{source} is not a tar archive, or cannot be extracted ({exc})",
+            hint="make run archives with `experiment export REF FILE.tar.gz`",
+        ) from exc
+    return top
+
+
 def import_run(source: str) -> dict[str, Any]:
     """Import the run archive ``source``; return the registered run row.
 
@@ -103,22 +121,10 @@ def import_run(source: str) -> dict[str, Any]:
     runs_path = str(config["runs_path"])
     if not os.path.isfile(source):
         raise ArchiveError(f"no such archive: {source}")
-    try:
-        archive = tarfile.open(source, "r:*")
-    except (tarfile.TarError, OSError) as exc:
-        raise ArchiveError(f"{source} is not a tar archive ({exc})",
-                           hint="make run archives with `experiment export REF FILE.tar.gz`") from exc
     os.makedirs(runs_path, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix=".import-", dir=runs_path)
     try:
-        with archive:
-            members = archive.getmembers()
-            top = check_members(members, source)
-            if hasattr(tarfile, "data_filter"):
-                archive.extractall(scratch, members=members, filter="data")
-            else:  # pragma: no cover - Python without extraction filters
-                archive.extractall(scratch, members=members)
-        folder = os.path.join(scratch, top)
+        folder = os.path.join(scratch, _extract(source, scratch))
         manifest = layout.read_manifest(folder)
         layout.verify_files(folder, manifest)
         run = layout.read_json(folder, layout.RUN_INFO_NAME)
