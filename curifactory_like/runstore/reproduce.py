@@ -24,6 +24,9 @@ from .environment import environment_differences
 
 logger = logging.getLogger("curifactory_like.runstore")
 
+ORIGINAL_REPORT = "original_report"
+"""Folder of a reproduction's report holding a copy of the original run's report."""
+
 
 @dataclass
 class Reproduction:
@@ -284,15 +287,13 @@ def _run(
 
 def _finish(manager: Any, result: Reproduction, manifest: dict[str, Any]) -> None:
     """Record the reproduction in the registry and write its report (linking the original)."""
-    original_report = os.path.join(result.folder, "report", "index.html")
-    report_folder = os.path.join(str(manager.reports_path), manager.get_reference_name())
+    original_report = os.path.join(result.folder, "report")
+    has_report = os.path.isfile(os.path.join(original_report, "index.html"))
     context = {
         "original": result.original,
         "folder": os.path.abspath(result.folder),
-        "original_report": (
-            os.path.relpath(os.path.abspath(original_report), os.path.abspath(report_folder))
-            if os.path.isfile(original_report) else None
-        ),
+        # a copy inside the new report, so the link works when the reports are served
+        "original_report": f"{ORIGINAL_REPORT}/index.html" if has_report else None,
         "verified": result.verified,
         "verified_after": result.verified_after,
         "executed": result.executed,
@@ -310,4 +311,7 @@ def _finish(manager: Any, result: Reproduction, manifest: dict[str, Any]) -> Non
         fields["audit"] = result.audit.verdict
     with manager._run_store() as store:
         store.update_run(manager.get_reference_name(), **fields)
-    manager.generate_report()
+    path = manager.generate_report()
+    if has_report and path:
+        shutil.copytree(original_report, os.path.join(os.path.dirname(path), ORIGINAL_REPORT),
+                        dirs_exist_ok=True)
