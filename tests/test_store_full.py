@@ -266,3 +266,45 @@ def test_stored_parameter_sets_do_not_depend_on_the_parameter_file(tmp_path: Pat
     assert "loading the parameter sets with their pickled classes from" in text
     assert "param_sets_by_value.pkl" in text
     assert calls(root) == {}
+
+
+def test_reproduce_lists_package_differences(tmp_path: Path) -> None:
+    """A package installed after the run is named in a warning; the run still reproduces."""
+    root = write_tiny(tmp_path / "proj")
+    folder = store_full_run(root, "tiny", "-p", "tiny", "--names", "a")
+    assert "cfl-probe-package" not in (folder / "requirements.txt").read_text()
+    info = root / "cfl_probe_package-1.5.dist-info"  # the project folder is on sys.path
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: cfl-probe-package\nVersion: 1.5\n")
+    result = run_cli(root, "reproduce", folder.name, "--quiet")
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "WARNING: installed packages differ from the run's" in text
+    assert "+ cfl-probe-package==1.5 (not installed for the run)" in text
+
+
+def test_reproduce_outside_the_project_is_bad_input(tmp_path: Path) -> None:
+    """Without the experiment code in the working directory the error says what is missing."""
+    root = write_tiny(tmp_path / "proj")
+    folder = store_full_run(root, "tiny", "-p", "tiny", "--names", "a")
+    elsewhere = tmp_path / "empty"
+    elsewhere.mkdir()
+    result = run_cli(elsewhere, "reproduce", str(folder), "--quiet")
+    text = output(result)
+    assert result.returncode == 2, text
+    assert "experiment 'tiny' not found" in text and NO_TRACEBACK not in text
+
+
+def test_run_reference_prefixes_resolve_to_one_folder(tmp_path: Path) -> None:
+    """`tiny_1` names run 1 even when run 10 exists; an ambiguous start is refused."""
+    from curifactory_like.errors import RunFolderError
+    from curifactory_like.runstore.reproduce import resolve_run_folder
+
+    runs = tmp_path / "runs"
+    for name in ("tiny_1_2026-01-01-T000000", "tiny_10_2026-01-02-T000000"):
+        (runs / name).mkdir(parents=True)
+    assert Path(resolve_run_folder("tiny_1", str(runs))).name == "tiny_1_2026-01-01-T000000"
+    assert Path(resolve_run_folder("tiny_10", str(runs))).name == "tiny_10_2026-01-02-T000000"
+    with pytest.raises(RunFolderError, match="no --store-full run folder 'tiny'") as caught:
+        resolve_run_folder("tiny", str(runs))
+    assert "several runs start with 'tiny'" in str(caught.value.hint)

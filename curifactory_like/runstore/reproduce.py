@@ -65,8 +65,9 @@ def resolve_run_folder(target: str, runs_path: str) -> str:
         name for name in (os.listdir(runs_path) if os.path.isdir(runs_path) else [])
         if name.startswith(target)
     )
-    if len(matches) == 1:
-        return os.path.join(runs_path, matches[0])
+    exact = [name for name in matches if name.startswith(f"{target}_")]  # tiny_1, not tiny_10
+    if len(matches) == 1 or len(exact) == 1:
+        return os.path.join(runs_path, (exact or matches)[0])
     hint = (
         f"several runs start with {target!r}: {', '.join(matches[:10])}" if matches else
         "give a run reference listed by `experiment runs` whose run was made with --store-full, "
