@@ -308,3 +308,50 @@ def test_run_reference_prefixes_resolve_to_one_folder(tmp_path: Path) -> None:
     with pytest.raises(RunFolderError, match="no --store-full run folder 'tiny'") as caught:
         resolve_run_folder("tiny", str(runs))
     assert "several runs start with 'tiny'" in str(caught.value.hint)
+
+
+ABSOLUTE_PATH_EXPERIMENT = '''\
+"""A templated path that is absolute: the project directory at import time."""
+
+import os
+
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+
+OUT = os.path.join(os.getcwd(), "outputs", "{params.name}_{hash}.json")
+
+
+@cf.stage(outputs=["x"], cachers=[JsonCacher(path_override=OUT)])
+def make(record):
+    with open("calls.txt", "a", encoding="utf-8") as calls:
+        calls.write(f"make {record.params.name}\\\\n")
+    return record.params.n
+
+
+def run(param_sets, manager):
+    for param_set in param_sets:
+        make(cf.Record(manager, param_set))
+'''
+
+
+def test_moved_project_reproduces_absolute_templated_paths(tmp_path: Path) -> None:
+    """Project and run folder moved elsewhere: absolute templated paths still load from the folder."""
+    root = write_tiny(tmp_path / "proj")
+    write_source(root, "experiments/absolute.py", ABSOLUTE_PATH_EXPERIMENT)
+    folder = store_full_run(root, "absolute", "-p", "tiny", "--names", "a")
+    stored = sorted(p.name for p in (folder / "artifacts" / "_project" / "outputs").iterdir())
+    assert [name.endswith("_metadata.json") for name in stored] == [False, True]
+    moved = tmp_path / "machine2" / "proj"
+    moved.mkdir(parents=True)
+    for name in ("experiments", "params"):
+        shutil.copytree(root / name, moved / name)
+    shutil.copytree(folder, tmp_path / "machine2" / folder.name)
+    shutil.rmtree(root)
+
+    result = run_cli(moved, "reproduce", str(tmp_path / "machine2" / folder.name), "--quiet")
+
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "0 executed, 1 loaded or skipped" in text
+    assert calls(moved) == {}
+    assert not (moved / "outputs").exists() and not root.exists()

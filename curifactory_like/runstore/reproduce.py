@@ -274,7 +274,7 @@ def _run(
         notes=f"reproduction of {result.original}" + (" (audit)" if scratch else ""),
     )
     hashing.set_hash_mode(options.get("hash_mode") or "v1")
-    manager.path_redirects = {os.path.normpath(k): v for k, v in redirects.items()}  # type: ignore[attr-defined]
+    manager.path_redirects = _moved_project(redirects, str(options.get("project_dir") or ""))  # type: ignore[attr-defined]
     manager.parameter_files = list(run_info.get("param_files") or [])
     manager.param_file_param_sets = {
         name: [tuple(pair) for pair in pairs] for name, pairs in (run_info.get("params") or {}).items()
@@ -284,6 +284,18 @@ def _run(
         report=False, run_string=run_line,
     )
     return manager
+
+
+def _moved_project(redirects: dict[str, str], project_dir: str) -> dict[str, str]:
+    """The redirects by normalised path, plus, for absolute paths in the run's project
+    directory, the same paths in this one (the project was moved or is on another machine)."""
+    moved = {os.path.normpath(k): v for k, v in redirects.items()}
+    here = os.getcwd()
+    if project_dir and os.path.normpath(project_dir) != here:
+        for key, value in list(moved.items()):
+            if os.path.isabs(key) and key.startswith(os.path.normpath(project_dir) + os.sep):
+                moved.setdefault(os.path.join(here, os.path.relpath(key, project_dir)), value)
+    return moved
 
 
 def _finish(manager: Any, result: Reproduction, manifest: dict[str, Any]) -> None:
