@@ -69,13 +69,18 @@ def stored_location(path: str, cache_path: str, project_dir: str) -> str:
     return f"{ARTIFACTS}/{EXTERNAL_FILES}/{digest}/{os.path.basename(target)}"
 
 
-def content_checksum(paths: list[str]) -> str:
-    """One checksum over several files' contents, in order (a file reference's artifacts)."""
+def combined_checksum(checksums: list[str]) -> str:
+    """One checksum over several files' checksums, in order."""
     digest = hashlib.sha256()
-    for path in paths:
-        digest.update(file_checksum(path).encode())
+    for checksum in checksums:
+        digest.update(checksum.encode())
         digest.update(b"\0")
     return f"sha256:{digest.hexdigest()}"
+
+
+def content_checksum(paths: list[str]) -> str:
+    """One checksum over several files' contents, in order (a file reference's artifacts)."""
+    return combined_checksum([file_checksum(path) for path in paths])
 
 
 def file_entry(folder: str, relative: str) -> dict[str, Any]:

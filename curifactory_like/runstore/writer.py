@@ -67,7 +67,6 @@ def complete_run_folder(manager: Any) -> str:
             "action": getattr(artifact, "action", ""),
             "pickled": _is_pickled(cacher, main),
             "nondeterministic": nondeterministic.get(cacher.stage or "", False),
-            "checksum": file_checksum(main),
         }
         if isinstance(cacher, FileReferenceCacher):
             try:
@@ -101,6 +100,7 @@ def complete_run_folder(manager: Any) -> str:
         "artifacts": artifacts,
         "files": [layout.file_entry(folder, f) for f in layout.list_files(folder)],
     }
+    _fill_checksums(folder, artifacts, manifest["files"])
     with atomic_open(os.path.join(folder, layout.MANIFEST_NAME), "w", encoding="utf-8") as out:
         json.dump(manifest, out, indent=2, default=str)
     _write_run_info(manager, folder, manifest)
@@ -133,10 +133,31 @@ def _copy(source: str, folder: str, relative: str) -> str:
     os.makedirs(os.path.dirname(target), exist_ok=True)
     if os.path.isdir(source):
         shutil.copytree(source, target, dirs_exist_ok=True)
-    elif not (os.path.exists(target) and path_size(target) == path_size(source)
-              and file_checksum(target) == file_checksum(source)):
+    elif not _same_file(source, target):
         shutil.copy2(source, target)
     return target
+
+
+def _same_file(source: str, target: str) -> bool:
+    """Whether ``target`` is already a copy of ``source`` (``copy2`` keeps size and mtime)."""
+    if not os.path.exists(target):
+        return False
+    a, b = os.stat(source), os.stat(target)
+    return a.st_size == b.st_size and int(a.st_mtime) == int(b.st_mtime)
+
+
+def _fill_checksums(folder: str, artifacts: list[dict[str, Any]], files: list[dict[str, Any]]) -> None:
+    """Each artifact's content checksum, from the files' checksums where there is one."""
+    known = {entry["path"]: entry["checksum"] for entry in files}
+
+    def checksum(relative: str) -> str:
+        return known.get(relative) or file_checksum(os.path.join(folder, relative))
+
+    for entry in artifacts:
+        if "references" in entry:
+            entry["checksum"] = layout.combined_checksum([checksum(r) for r in entry["references"]])
+        else:
+            entry["checksum"] = checksum(entry["path"])
 
 
 def _store_references(
@@ -172,7 +193,6 @@ def _store_references(
         json.dump(metadata, out, indent=2, default=str)
     return {
         "references": stored_paths,
-        "checksum": layout.content_checksum([os.path.join(folder, p) for p in stored_paths]),
     }
 
 
