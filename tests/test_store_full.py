@@ -244,6 +244,9 @@ def test_reproduce_from_param_files_rebuilds_sets_without_unpickling(tmp_path: P
     assert "pickled parameter sets" not in text
     assert "parameter set 'b' now hashes to" in text
     assert calls(root) == {"make b": 1, "double b": 1, "square b": 1}  # only b had to run
+    assert "stage calls: 3 executed [make (Record 1 (b)), double (Record 1 (b))" in text
+    page = next((root / "reports").glob("tiny_2_*/index.html")).read_text()
+    assert "Executed (not in the run folder): <code>make</code> of Record 1 (b)" in page
 
 
 def test_stored_parameter_sets_do_not_depend_on_the_parameter_file(tmp_path: Path) -> None:
