@@ -26,9 +26,9 @@
      |    +-- StageTimeoutError            a stage call ran past its timeout
      |    +-- WorkerDiedError              the process running a stage call died
      +-- RunFolderError                    a --store-full run folder is missing, incomplete or
- |                                     corrupted (names the file)
- +-- ArchiveError                      a run archive is unusable or unsafe to extract
- +-- TransientError                    raise it (or subclass it) in a stage for a failure
+     |                                     corrupted (names the file)
+     +-- ArchiveError                      a run archive is unusable or unsafe to extract
+     +-- TransientError                    raise it (or subclass it) in a stage for a failure
                                            worth retrying (network, busy resource); only these
                                            are retried by ``retries=`` unless told otherwise
 
