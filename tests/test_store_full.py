@@ -358,3 +358,44 @@ def test_moved_project_reproduces_absolute_templated_paths(tmp_path: Path) -> No
     assert "0 executed, 1 loaded or skipped" in text
     assert calls(moved) == {}
     assert not (moved / "outputs").exists() and not root.exists()
+
+
+SELF_WRITING_EXPERIMENT = '''\
+"""A stage without cacher that writes a file of its own into the cache folder."""
+
+import time
+
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+
+
+@cf.stage(outputs=["x"], cachers=[JsonCacher])
+def make(record):
+    return record.params.n
+
+
+@cf.stage(inputs=["x"], outputs=["stamp_file"])
+def stamp(record, x):
+    path = record.get_path("stamp.txt")
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(str(time.time_ns()))
+    return path
+
+
+def run(param_sets, manager):
+    for param_set in param_sets:
+        stamp(make(cf.Record(manager, param_set)))
+'''
+
+
+def test_stage_writing_into_the_run_folder_is_reported(tmp_path: Path) -> None:
+    """A reproduction that changed the run folder says so, in the summary and by exit 1."""
+    root = write_tiny(tmp_path / "proj")
+    write_source(root, "experiments/selfwriting.py", SELF_WRITING_EXPERIMENT)
+    folder = store_full_run(root, "selfwriting", "-p", "tiny", "--names", "a")
+    stored = next((folder / "artifacts").glob("*_stamp_stamp.txt"))
+    result = run_cli(root, "reproduce", folder.name, "--quiet")
+    text = output(result)
+    assert result.returncode == 1, text
+    assert "the run folder CHANGED during the run" in text
+    assert f"{stored.relative_to(folder)} is " in text

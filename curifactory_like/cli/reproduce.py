@@ -64,7 +64,9 @@ def reproduce_command(args: argparse.Namespace) -> int:
           + (f" [{executed}]" if executed and not args.audit else "")
           + f", {result.reused} loaded or skipped from the run folder")
     verified = f"  manifest: {result.verified} files verified"
-    if result.verified_after is not None:
+    if result.folder_changed:
+        verified += " before; the run folder CHANGED during the run (see the warnings)"
+    elif result.verified_after is not None:
         verified += f" before, {result.verified_after} after the run (unchanged)"
     print(verified)
     print(f"  reportables: {result.reportables_expected - len(result.missing_reportables)} of "

@@ -44,12 +44,15 @@ class Reproduction:
     missing_reportables: list[str] = field(default_factory=list)
     reportables_expected: int = 0
     audit: AuditResult | None = None
+    folder_changed: bool = False
+    """The run folder no longer matched its manifest after the reproduction."""
 
     @property
     def failed(self) -> bool:
-        """The run failed, or the audit found a deterministic difference."""
+        """The run failed, the folder changed, or the audit found a deterministic difference."""
         run_failed = self.manager is None or self.manager.status != "complete"
-        return run_failed or (self.audit is not None and self.audit.failed)
+        audit_failed = self.audit is not None and self.audit.failed
+        return run_failed or audit_failed or self.folder_changed
 
 
 def resolve_run_folder(target: str, runs_path: str) -> str:
@@ -120,15 +123,34 @@ def reproduce(
     result.reportables_expected = len(expected)
     result.missing_reportables = [name for name in expected if name not in present]
     if not audit:
-        result.verified_after = layout.verify_files(folder, manifest)
-        added = sorted(set(layout.list_files(folder)) - set(before))
-        if added:
-            result.warnings.append(
-                f"{len(added)} file(s) appeared in the run folder during the reproduction "
-                f"(a stage wrote them itself): {', '.join(added[:10])}"
-            )
+        _check_untouched(folder, manifest, before, result, say)
     _finish(manager, result, manifest)
     return result
+
+
+def _check_untouched(
+    folder: str,
+    manifest: dict[str, Any],
+    before: list[str],
+    result: Reproduction,
+    say: Callable[[str], None],
+) -> None:
+    """Check the folder again after the run: a reproduction must not have written into it."""
+    problems = []
+    try:
+        result.verified_after = layout.verify_files(folder, manifest)
+    except RunFolderError as exc:
+        problems.append(str(exc))
+    added = sorted(set(layout.list_files(folder)) - set(before))
+    if added:
+        problems.append(
+            f"{len(added)} file(s) appeared in the run folder during the reproduction (a stage "
+            f"wrote them itself): {', '.join(added[:10])}"
+        )
+    for problem in problems:
+        say(f"WARNING: {problem}")
+        result.warnings.append(problem)
+    result.folder_changed = bool(problems)
 
 
 def _param_sets(
@@ -309,6 +331,7 @@ def _finish(manager: Any, result: Reproduction, manifest: dict[str, Any]) -> Non
         "original_report": f"{ORIGINAL_REPORT}/index.html" if has_report else None,
         "verified": result.verified,
         "verified_after": result.verified_after,
+        "folder_changed": result.folder_changed,
         "executed": result.executed,
         "reused": result.reused,
         "reportables_expected": result.reportables_expected,
