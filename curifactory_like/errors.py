@@ -27,6 +27,9 @@
      +-- ExecutionError                    a scheduled stage call failed
      |    +-- StageTimeoutError            a stage call ran past its timeout
      |    +-- WorkerDiedError              the process running a stage call died
+     +-- RunFolderError                    a --store-full run folder is missing, incomplete or
+     |                                     corrupted (names the file)
+     +-- ArchiveError                      a run archive is unusable or unsafe to extract
      +-- TransientError                    raise it (or subclass it) in a stage for a failure
                                            worth retrying (network, busy resource); only these
                                            are retried by ``retries=`` unless told otherwise
@@ -167,3 +170,11 @@ class SweepError(ParameterError):
 
 class RunReferenceError(CurifactoryError):
     """A run reference (``experiment pin REF``) names no run, or several, in the registry."""
+
+
+class RunFolderError(CurifactoryError):
+    """A ``--store-full`` run folder is missing, incomplete or corrupted (names the file)."""
+
+
+class ArchiveError(CurifactoryError):
+    """A run archive (``experiment export`` / ``import``) is unusable or unsafe to extract."""

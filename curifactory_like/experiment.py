@@ -161,12 +161,15 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     retries: int | None = None,
     timeout: float | None = None,
     code_changes: str | None = None,
+    param_sets: list[Any] | None = None,
 ) -> tuple[Any, ArtifactManager]:
     """Run an experiment and return ``(results of run(), manager)``.
 
     Errors in the parameter files or the selection raise (after the run is recorded with
     status ``error``); errors while mapping or running stages are logged, leave
     ``manager.status == "error"`` with ``manager.error`` set, and return ``(None, manager)``.
+    ``param_sets`` (``experiment reproduce``) replaces the parameter files: exactly these
+    parameter set objects are run.
     """
     if map_only or hashes_only or print_params or paths_only:
         dry = True
@@ -261,18 +264,22 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
 
     try:
         find_experiment(experiment_name, mngr.config)
-        final_param_sets, by_file = collect_parameter_sets(
-            param_files,
-            mngr.config,
-            names=param_set_names,
-            indices=parse_index_ranges(param_set_indices, "--indices"),
-            global_indices=parse_index_ranges(global_param_set_indices, "--global-indices"),
-            overwrite=bool(overwrite_override),
-        )
+        if param_sets is not None:
+            final_param_sets, by_file = list(param_sets), dict(mngr.param_file_param_sets)
+        else:
+            final_param_sets, by_file = collect_parameter_sets(
+                param_files,
+                mngr.config,
+                names=param_set_names,
+                indices=parse_index_ranges(param_set_indices, "--indices"),
+                global_indices=parse_index_ranges(global_param_set_indices, "--global-indices"),
+                overwrite=bool(overwrite_override),
+            )
     except Exception as exc:
         _record_failure(mngr, exc, report and not dry)
         raise
     mngr.param_file_param_sets = by_file
+    mngr.run_param_sets = list(final_param_sets)  # type: ignore[attr-defined]
 
     if hashes_only:
         hashes = {}
@@ -400,6 +407,18 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
             mngr.generate_report()
         except Exception as exc:  # a broken report must not hide the run's own outcome
             logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
+            logger.debug(traceback.format_exc())
+    if mngr.store_full and not mngr.dry and mngr.stored:
+        from .runstore import complete_run_folder
+
+        try:
+            complete_run_folder(mngr)
+        except Exception as exc:  # the run's own outcome stands; say what the folder lacks
+            logger.error(
+                "The run folder of %s could not be completed (it has no manifest, so it cannot "
+                "be reproduced or exported): %s: %s",
+                mngr.get_reference_name(), type(exc).__name__, exc,
+            )
             logger.debug(traceback.format_exc())
 
 

@@ -262,10 +262,12 @@ class ArtifactManager:
                 self.stored = True
             if self.store_full:
                 # the run folder is named after the run number, known only from here on
-                self.reproduction_line = provenance.reproduction_line(
+                self.reproduction_line = f"experiment reproduce {self.get_reference_name()}"
+                fields["reproduce"] = self.reproduction_line
+                # curifactory's form: rerun the line against the run folder as the cache
+                fields["reproduce_dry_cache"] = provenance.reproduction_line(
                     self.run_line, self.get_run_output_path()
                 )
-                fields["reproduce"] = self.reproduction_line
             if not first or self.store_full:
                 self.run_info = store.update_run(self.get_reference_name(), **fields)
         self.flush_registry()

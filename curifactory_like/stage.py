@@ -44,6 +44,8 @@ class StageDefinition:
     """Resource hints for cluster executors, e.g. ``{"GPU": 1}`` (passed to Dask)."""
     version: str | None = None
     """Pins the stage's code fingerprint by hand (``@stage(..., version="2")``)."""
+    nondeterministic: bool = False
+    """Its outputs may differ between runs (``experiment reproduce --audit`` reports, not fails)."""
     declaration_problems: list[CurifactoryError] = field(default_factory=list)
 
     @property
@@ -147,6 +149,7 @@ def _declare(
         retry_on=tuple(options.retry_on) if options.retry_on is not None else (TransientError,),
         resources=dict(options.resources or {}),
         version=None if options.version is None else str(options.version),
+        nondeterministic=bool(options.nondeterministic),
     )
     definition.declaration_problems = _declaration_problems(definition)
     return definition
@@ -161,6 +164,7 @@ class ExecutionOptions:
     retry_on: Sequence[type[BaseException]] | None = None
     resources: dict[str, float] | None = None
     version: str | int | None = None
+    nondeterministic: bool = False
 
 
 def stage(
@@ -174,6 +178,7 @@ def stage(
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
     version: str | int | None = None,
+    nondeterministic: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, *inputs)`` as a stage.
 
@@ -189,8 +194,11 @@ def stage(
         resources: resource hints for cluster executors (e.g. ``{"GPU": 1}`` for Dask).
         version: pin the stage's code fingerprint by hand: cached artifacts are recomputed
             when it changes, and code edits are otherwise ignored (see fingerprint.py).
+        nondeterministic: the outputs legitimately differ between runs (wall clock, unseeded
+            randomness); ``experiment reproduce --audit`` reports their differences without
+            failing.
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources, version)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, version, nondeterministic)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(
@@ -217,14 +225,16 @@ def aggregate(
     retry_on: Sequence[type[BaseException]] | None = None,
     resources: dict[str, float] | None = None,
     version: str | int | None = None,
+    nondeterministic: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a function ``f(record, records, *inputs)`` as an aggregate stage.
 
     Each input is passed as a dict ``{record: value}`` over the input records (by default every
     other record of the manager). The aggregate record's hash combines its input records' hashes.
-    ``retries``, ``timeout``, ``retry_on``, ``resources`` and ``version`` are as for ``@stage``.
+    ``retries``, ``timeout``, ``retry_on``, ``resources``, ``version`` and ``nondeterministic``
+    are as for ``@stage``.
     """
-    options = ExecutionOptions(retries, timeout, retry_on, resources, version)
+    options = ExecutionOptions(retries, timeout, retry_on, resources, version, nondeterministic)
 
     def decorator(function: Callable[..., Any]) -> Callable[..., Any]:
         definition = _declare(function, inputs, outputs, cachers, False, True, options)

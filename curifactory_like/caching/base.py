@@ -85,10 +85,17 @@ class Cacheable:
             artifact_filename=artifact_filename,
         )
 
+    def _redirected(self, path: str) -> str:
+        """``path``, or where the manager's ``path_redirects`` moved it (a stored run folder)."""
+        redirects = getattr(self.record.manager, "path_redirects", None) if self.record else None
+        if not redirects:
+            return path
+        return str(redirects.get(os.path.normpath(path), path))
+
     def get_path(self, suffix: str | None = None) -> str:
         """The file path to save to / load from (``suffix`` replaces the extension)."""
         if self.path_override is not None:
-            path = self._resolve_path_template(self.path_override)
+            path = self._redirected(self._resolve_path_template(self.path_override))
             if self.extension and path.endswith(self.extension) and suffix is not None:
                 path = path[: path.rindex(self.extension)]
             path = path + self._resolve_suffix(path, suffix, False)
@@ -124,7 +131,7 @@ class Cacheable:
         """A directory path for multi-file artifacts (created if missing)."""
         suffix = suffix or ""
         if self.path_override is not None:
-            path = self._resolve_path_template(self.path_override) + suffix
+            path = self._redirected(self._resolve_path_template(self.path_override)) + suffix
         else:
             path = self.record.get_dir(
                 (self.name or "None") + suffix,

@@ -199,6 +199,10 @@ class PandasCsvCacher(PandasCacher):
         )
 
 
+RELATIVE_REFERENCES = "references_relative_to_file"
+"""Sidecar ``extra`` key: a FileReferenceCacher's paths are relative to its own file."""
+
+
 class FileReferenceCacher(Cacheable):
     """Stores a path or list of paths a stage wrote; cached only while every file exists."""
 
@@ -214,7 +218,26 @@ class FileReferenceCacher(Cacheable):
 
     def load(self) -> list[str] | str:
         with open(self.get_path(), encoding="utf-8") as infile:
-            return json.load(infile)
+            files = json.load(infile)
+        if not self.relative_references():
+            return files
+        # a --store-full run folder stores its references relative to this file
+        base = os.path.dirname(self.get_path())
+        if isinstance(files, list):
+            return [os.path.normpath(os.path.join(base, path)) for path in files]
+        return os.path.normpath(os.path.join(base, files))
+
+    def relative_references(self) -> bool:
+        """Whether the stored paths are relative to this cacher's file (see ``runstore``)."""
+        sidecar = self.get_path("_metadata.json")
+        if not os.path.exists(sidecar):
+            return False
+        try:
+            with open(sidecar, encoding="utf-8") as infile:
+                extra = json.load(infile).get("extra") or {}
+        except (OSError, ValueError, AttributeError):
+            return False
+        return bool(extra.get(RELATIVE_REFERENCES))
 
     def save(self, files: list[str] | str) -> str:
         path = self.get_path()

@@ -125,6 +125,7 @@ def run_report(
         "param_groups": _param_groups(view.param_sets),
         "record_colors": RECORD_COLORS,
         "plan": plan_context(manager),
+        "reproduction": getattr(manager, "reproduction", None),
     }
     _write(os.path.join(folder, "index.html"), render_page("run.html", **context))
     records_page = os.path.join(folder, "records.html")

@@ -216,6 +216,43 @@ class RunStore:
             )
         return run
 
+    def import_run(self, run: dict[str, Any]) -> dict[str, Any]:
+        """Register a run made elsewhere (``experiment import``) under its own reference.
+
+        The run keeps its number unless this registry already has that number for the
+        experiment; it then gets the next free one (the original is kept as
+        ``original_run_number``). RunStoreError if the reference is already registered.
+        """
+        reference = str(run["reference"])
+        experiment_name = str(run["experiment_name"])
+        with self._db.write(f"import run {reference!r}") as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
+                raise RunStoreError(f"run {reference!r} is already registered in {self.path}")
+            run_number = int(run["run_number"])
+            if conn.execute(
+                "SELECT 1 FROM runs WHERE experiment_name = ? AND run_number = ?",
+                (experiment_name, run_number),
+            ).fetchone():
+                (free,) = conn.execute(
+                    "SELECT COALESCE(MAX(run_number), 0) + 1 FROM runs WHERE experiment_name = ?",
+                    (experiment_name,),
+                ).fetchone()
+                run = {**run, "original_run_number": run_number, "run_number": free}
+            run = _roundtrip(run)
+            conn.execute(
+                "INSERT INTO runs (reference, experiment_name, run_number, timestamp, status,"
+                " error, info) VALUES (:reference, :experiment_name, :run_number, :timestamp,"
+                " :status, :error, :info)",
+                {
+                    "reference": reference,
+                    "experiment_name": experiment_name,
+                    "run_number": run["run_number"],
+                    "timestamp": str(run["timestamp"]),
+                    **_run_columns(run),
+                },
+            )
+        return run
+
     def get_run(self, reference: str) -> dict[str, Any] | None:
         """Return the run-info dict of ``reference``, or None if no such run is registered."""
         with self._db.read(f"read run {reference!r}") as conn:
