@@ -179,10 +179,13 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         raise ExperimentError(f"--parallel {parallel}: give a number of worker processes >= 1")
     scheduled = bool(parallel or dask) and not (map_only or paths_only or hashes_only)
     if scheduled and (dry or dry_cache or no_dag):
-        raise ExperimentError(
-            "--parallel/--dask need the cache and the DAG: drop --dry, --dry-cache and --no-dag "
-            "(workers hand their outputs over through the cache)"
+        # workers hand their outputs over through the cache and need the DAG: run serially
+        logging.getLogger(__name__).warning(
+            "--parallel/--dask ignored: with --dry, --dry-cache or --no-dag the run is serial "
+            "(workers hand their outputs over through a writable cache and need the DAG)"
         )
+        scheduled = False
+        parallel = dask = None
     if run_string is None:
         run_string = build_run_string(
             experiment_name, **{k: v for k, v in locals().items() if k != "experiment_name"},

@@ -75,6 +75,7 @@ class ArtifactManager:
         self.notes = notes
         self.run_line = run_line
         self.reproduction_line = ""
+        self.reproduce_command = ""
         self.parallel_lock = parallel_lock
         self.parallel_mode = parallel_mode
         self.lazy = lazy
@@ -262,12 +263,14 @@ class ArtifactManager:
                 self.stored = True
             if self.store_full:
                 # the run folder is named after the run number, known only from here on
-                self.reproduction_line = f"experiment reproduce {self.get_reference_name()}"
-                fields["reproduce"] = self.reproduction_line
-                # curifactory's form: rerun the line against the run folder as the cache
-                fields["reproduce_dry_cache"] = provenance.reproduction_line(
+                # curifactory's form (its "reproduce" field): the run line against the run
+                # folder as the cache; `experiment reproduce REF` does more (verifies, warns)
+                self.reproduction_line = provenance.reproduction_line(
                     self.run_line, self.get_run_output_path()
                 )
+                self.reproduce_command = f"experiment reproduce {self.get_reference_name()}"
+                fields["reproduce"] = self.reproduction_line
+                fields["reproduce_command"] = self.reproduce_command
             if not first or self.store_full:
                 self.run_info = store.update_run(self.get_reference_name(), **fields)
         self.flush_registry()

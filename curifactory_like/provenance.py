@@ -37,9 +37,10 @@ __all__ = [
 CONDA_TIMEOUT_SECONDS = 120.0
 """How long ``conda env export`` may take before it is abandoned."""
 
-_DROPPED_FLAGS = frozenset({"--overwrite", "--store-full", "-s", "--dry-cache", "--fail-fast"})
-# options whose value is the next token; a reproduction runs serially from the stored cache
-_DROPPED_OPTIONS = frozenset({"--cache", "-c", "--parallel", "--dask"})
+_DROPPED_FLAGS = frozenset({"--overwrite", "--store-full", "-s", "--dry-cache"})
+# options whose value is the next token. Executor options stay, as in curifactory: a run with
+# --dry-cache runs serially anyway (see run_experiment)
+_DROPPED_OPTIONS = frozenset({"--cache", "-c"})
 
 
 @dataclass(frozen=True)
@@ -181,9 +182,10 @@ def reproduction_line(run_line: str, run_folder: str) -> str:
     """Return the command that reruns a ``--store-full`` run from its own folder.
 
     The ``--overwrite`` and ``--store-full``/``-s`` tokens are dropped (whole tokens only, so
-    ``--overwrite-stage X`` stays), as are any earlier ``--cache X``/``--dry-cache`` and the
-    executor options (``--parallel N``, ``--dask ADDRESS``, which need a writable cache), and
-    ``--cache <run_folder>/artifacts --dry-cache`` is appended. Quoting is kept as written.
+    ``--overwrite-stage X`` stays), as are any earlier ``--cache X``/``--dry-cache``, and
+    ``--cache <run_folder>/artifacts --dry-cache`` is appended (curifactory's line, so executor
+    options such as ``--parallel 4`` stay; with ``--dry-cache`` they run serially). Quoting is
+    kept as written. ``experiment reproduce REF`` is the better way to rerun a stored run.
     """
     kept: list[str] = []
     tokens = iter(_split_raw(run_line))

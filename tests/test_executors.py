@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from _projects import STAGES, cache_files, expected_calls, output, run_cli, write_tiny
+from _projects import calls as tiny_calls
 
 from curifactory_like.experiment import run_experiment
 
@@ -483,3 +485,15 @@ def run(param_sets, manager):
 ''')
     _, manager = run_experiment("retrying", param_files=["retrying"], report=False, parallel=1)
     assert manager.status == "complete", manager.error
+
+
+def test_parallel_with_dry_cache_runs_serially_and_writes_no_cache(tmp_path: Path) -> None:
+    """curifactory's reproduction line keeps --parallel; with --dry-cache the run is serial."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_tiny(root)
+    result = run_cli(root, "run", "tiny", "-p", "tiny", "--parallel", "2", "--dry-cache")
+    assert result.returncode == 0, output(result)
+    assert "--parallel/--dask ignored" in output(result)
+    assert cache_files(root / "data" / "cache") == []
+    assert tiny_calls(root) == expected_calls(STAGES, "abc")

@@ -169,11 +169,14 @@ def test_run_line_quotes_arguments() -> None:
     )
 
 
-def test_reproduction_line_drops_store_full_short_flag_and_executors():
-    """The reproduction line drops -s, --parallel N and --dask ADDRESS (a serial cache-only rerun)."""
+def test_reproduction_line_drops_store_full_short_flag_keeps_executors():
+    """As curifactory's: -s goes, --parallel N and --dask ADDRESS stay (run serially there)."""
     from curifactory_like.provenance import reproduction_line
 
     line = reproduction_line(
         "experiment run exp -s -n a --parallel 2 --dask tcp://h:1 --overwrite-stage x", "runs/r"
     )
-    assert line == "experiment run exp -n a --overwrite-stage x --cache runs/r/artifacts --dry-cache"
+    assert line == (
+        "experiment run exp -n a --parallel 2 --dask tcp://h:1 --overwrite-stage x "
+        "--cache runs/r/artifacts --dry-cache"
+    )

@@ -208,6 +208,7 @@ def _info(manager: Any, has_log: bool) -> dict[str, Any]:
         "list_param_sets": len(in_files) + len(live_sets) <= INFO_MAX_PARAM_SETS,
         "run_line": getattr(manager, "run_line", ""),
         "reproduction_line": getattr(manager, "reproduction_line", ""),
+        "reproduce_command": getattr(manager, "reproduce_command", ""),
         "store_full": bool(getattr(manager, "store_full", False)),
         "notes": getattr(manager, "notes", None) or "",
         "has_log": has_log,
