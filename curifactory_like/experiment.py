@@ -381,13 +381,14 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
         shutil.rmtree(path, ignore_errors=True)
     mngr.temporary_paths.clear()
     mngr.record_artifacts()
-    mngr.store()
     if write_report:
         try:
             mngr.generate_report()
         except Exception as exc:  # a broken report must not hide the run's own outcome
             logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
             logger.debug(traceback.format_exc())
+    # the final status is written last: a run killed before this point stays `incomplete`
+    mngr.store()
 
 
 def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:

@@ -443,10 +443,19 @@ class ArtifactManager:
             return ""
         from .reporting.report import render_run_report, update_report_index
 
+        pending: dict[str, dict[str, Any]] = {}
+        if self.stored and self.run_info is not None and self.status != "LIVE":
+            # the report is written before the final status reaches the registry (see
+            # experiment._finish_run), so it shows the status the run is about to record
+            final = {**self._run_info_fields(), "status": self.status}
+            if self.status == "error":
+                final["error"] = self.error
+            self.run_info = {**self.run_info, **final}
+            pending[self.get_reference_name()] = self.run_info
         self.report_path = render_run_report(self)
         self.live_report_path_generated = True
         if not self.dry:
-            update_report_index(self.reports_path, self.manager_cache_path)
+            update_report_index(self.reports_path, self.manager_cache_path, pending)
         return self.report_path
 
     def display_info(self) -> Any:

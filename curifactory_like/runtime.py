@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import utils
+from . import faults, utils
 from .caching.builtin import PickleCacher
 from .caching.lazy import Lazy
 from .errors import (
@@ -573,6 +573,7 @@ class StageRuntime:
         inputs = self._resolve_inputs(context)
         logger.info("Stage %s executing...", context.name)
         started = time.perf_counter()
+        faults.checkpoint("stage.start")
         try:
             returned = self._call_with_retries(context, inputs)
         except BaseException:
@@ -581,6 +582,7 @@ class StageRuntime:
             self._log_call(context, "failed", time.perf_counter() - started, reason)
             raise
         elapsed = time.perf_counter() - started
+        faults.checkpoint("stage.end")
         del inputs
         self._log_call(context, "computed", elapsed, reason)
         self._store_outputs(context, returned)
@@ -653,7 +655,9 @@ class StageRuntime:
 
     def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
         try:
+            faults.checkpoint("artifact.write")
             cacher.save(value)
+            faults.checkpoint("artifact.written")
         except AssertionError:
             raise  # a cacher's own contract check (e.g. PathRef's path) speaks for itself
         except Exception as exc:

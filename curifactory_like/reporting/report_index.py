@@ -14,7 +14,9 @@ import os
 import shutil
 from typing import Any
 
+from curifactory_like import faults
 from curifactory_like.caching import atomic_open
+from curifactory_like.caching.atomic import atomic_path
 from curifactory_like.reporting.templating import render_page
 
 __all__ = ["update_report_index"]
@@ -52,13 +54,24 @@ def _run_row(run: dict[str, Any], folders: set[str], reports_path: str) -> dict[
     }
 
 
-def update_report_index(reports_path: str, manager_cache_path: str) -> str:
-    """Rewrite ``<reports_path>/index.html`` from the registry; return its path."""
+def update_report_index(
+    reports_path: str,
+    manager_cache_path: str,
+    pending: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """Rewrite ``<reports_path>/index.html`` from the registry; return its path.
+
+    ``pending`` maps run references to run-info fields not yet in the registry (the final
+    status of the run being finished), which replace the registry's values for those runs.
+    """
     from curifactory_like.store import RunStore
 
     os.makedirs(reports_path, exist_ok=True)
+    faults.checkpoint("report.index")
     with RunStore(manager_cache_path) as store:
         runs = store.list_runs()
+    if pending:
+        runs = [{**run, **pending.get(str(run.get("reference")), {})} for run in runs]
     with os.scandir(reports_path) as entries:
         folders = {e.name for e in entries if e.is_dir() and not e.name.startswith("_")}
     # newest first: by start time, then by registration order (runs started in the same second)
@@ -85,8 +98,10 @@ def update_report_index(reports_path: str, manager_cache_path: str) -> str:
         has_theme=os.path.isfile(os.path.join(reports_path, "style.css")),
     )
     layout = importlib.resources.files("curifactory_like") / "templates" / "report" / "report.css"
-    with importlib.resources.as_file(layout) as source:
-        shutil.copyfile(source, os.path.join(reports_path, "report.css"))
+    with importlib.resources.as_file(layout) as source, atomic_path(
+        os.path.join(reports_path, "report.css")
+    ) as temporary:
+        shutil.copyfile(source, temporary)
     path = os.path.join(reports_path, "index.html")
     with atomic_open(path, "w", encoding="utf-8") as outfile:
         outfile.write(page)
