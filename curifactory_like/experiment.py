@@ -389,6 +389,18 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
             logger.debug(traceback.format_exc())
     # the final status is written last: a run killed before this point stays `incomplete`
     mngr.store()
+    if write_report and not mngr.dry:
+        _refresh_report_index(mngr)
+
+
+def _refresh_report_index(mngr: ArtifactManager) -> None:
+    """Rewrite the runs index if a run that finished meanwhile changed it (concurrent runs)."""
+    from .reporting.report_index import update_report_index
+
+    try:
+        update_report_index(mngr.reports_path, mngr.manager_cache_path, only_if_changed=True)
+    except Exception as exc:  # the index is a derived page; the run itself is recorded
+        logger.error("The runs index could not be updated: %s: %s", type(exc).__name__, exc)
 
 
 def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import faults, utils
+from .caching.artifact_lock import artifact_lock
 from .caching.builtin import PickleCacher
 from .caching.lazy import Lazy
 from .errors import (
@@ -464,6 +465,15 @@ class StageRuntime:
         cachers = context.cachers
         if not cachers:
             return False
+        # shared lock: a process writing one of these artifacts finishes its sidecar first
+        with artifact_lock(
+            self.manager.manager_cache_path, [c.get_path() for c in cachers], exclusive=False
+        ):
+            return self._load_locked(context)
+
+    def _load_locked(self, context: CallContext) -> bool:
+        record = context.record
+        cachers = context.cachers or []
         for cacher in cachers:
             problem = cacher.integrity_problem(full=True) if cacher.check() else "missing"
             if problem is not None:
@@ -638,12 +648,13 @@ class StageRuntime:
             artifact = ArtifactRepresentation(record, output, value)
             cacher = context.cachers[index] if context.cachers is not None else None
             if writing and cacher is not None:
-                self._save(context, cacher, output, value)
-                artifact.file = cacher.get_path()
-                artifact.cacher = cacher
-                cacher.collect_metadata()
-                cacher.metadata["preview"] = artifact.string
-                artifact.metadata = cacher.save_metadata()
+                with artifact_lock(manager.manager_cache_path, [cacher.get_path()], exclusive=True):
+                    self._save(context, cacher, output, value)
+                    artifact.file = cacher.get_path()
+                    artifact.cacher = cacher
+                    cacher.collect_metadata()
+                    cacher.metadata["preview"] = artifact.string
+                    artifact.metadata = cacher.save_metadata()
                 self.written_this_run.add(cacher.get_path())
             lazy_kept = isinstance(output, Lazy) and cacher is not None and writing
             state_value = output.bind(cacher) if lazy_kept else value

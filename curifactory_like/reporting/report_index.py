@@ -8,10 +8,14 @@ or from before the registry) are listed at the end.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import importlib.resources
+import json
 import logging
 import os
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from curifactory_like import faults
@@ -58,16 +62,51 @@ def update_report_index(
     reports_path: str,
     manager_cache_path: str,
     pending: dict[str, dict[str, Any]] | None = None,
+    only_if_changed: bool = False,
 ) -> str:
     """Rewrite ``<reports_path>/index.html`` from the registry; return its path.
 
     ``pending`` maps run references to run-info fields not yet in the registry (the final
     status of the run being finished), which replace the registry's values for those runs.
+    Reading the registry and writing the page happen under an exclusive lock on
+    ``<reports_path>/.index.lock``, so of two runs finishing at once the later writer's page
+    includes both. ``only_if_changed`` skips the write when this process last wrote the same
+    rows (the refresh after a run's final status, see ``experiment._finish_run``).
     """
-    from curifactory_like.store import RunStore
-
     os.makedirs(reports_path, exist_ok=True)
     faults.checkpoint("report.index")
+    with index_lock(reports_path):
+        return _write_index(reports_path, manager_cache_path, pending or {}, only_if_changed)
+
+
+@contextlib.contextmanager
+def index_lock(reports_path: str) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<reports_path>/.index.lock`` (none without fcntl)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, last writer wins
+        yield
+        return
+    with open(os.path.join(reports_path, ".index.lock"), "a", encoding="utf-8") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+_last_written: dict[str, str] = {}
+"""Per index path, a digest of the rows this process last wrote there."""
+
+
+def _write_index(
+    reports_path: str,
+    manager_cache_path: str,
+    pending: dict[str, dict[str, Any]],
+    only_if_changed: bool,
+) -> str:
+    from curifactory_like.store import RunStore
+
     with RunStore(manager_cache_path) as store:
         runs = store.list_runs()
     if pending:
@@ -86,6 +125,10 @@ def update_report_index(
         for name in folders - registered
         if os.path.isfile(os.path.join(reports_path, name, "index.html"))
     )
+    path = os.path.join(reports_path, "index.html")
+    digest = hashlib.sha256(json.dumps([rows, unregistered], default=str).encode()).hexdigest()
+    if only_if_changed and _last_written.get(path) == digest and os.path.isfile(path):
+        return path
     experiments: dict[str, int] = {}
     for row in rows:
         experiments[row["experiment"]] = experiments.get(row["experiment"], 0) + 1
@@ -102,8 +145,8 @@ def update_report_index(
         os.path.join(reports_path, "report.css")
     ) as temporary:
         shutil.copyfile(source, temporary)
-    path = os.path.join(reports_path, "index.html")
     with atomic_open(path, "w", encoding="utf-8") as outfile:
         outfile.write(page)
+    _last_written[path] = digest
     logger.info("Report index updated (%d runs): %s", len(rows), path)
     return path
