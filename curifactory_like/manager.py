@@ -19,7 +19,7 @@ from typing import Any
 from . import hashing, utils
 from .config import PATH_KEYS
 from .dag import DAG
-from .errors import CachePathError
+from .errors import CachePathError, ConfigurationError
 from .record import Record
 from .runtime import StageRuntime
 
@@ -132,10 +132,10 @@ class ArtifactManager:
 
         hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
         if not self.dry and not self.dry_cache:
-            os.makedirs(self.cache_path, exist_ok=True)
+            _make_folder(self.cache_path, "cache_path")
         if not self.dry:
-            os.makedirs(self.reports_path, exist_ok=True)
-            os.makedirs(self.logs_path, exist_ok=True)
+            _make_folder(self.reports_path, "reports_path")
+            _make_folder(self.logs_path, "logs_path")
         if self.status == "LIVE":
             if hasattr(sys, "ps1") or "ipykernel" in sys.modules:
                 self.run_line = "(Interactive environment)"
@@ -556,7 +556,7 @@ class ArtifactManager:
         )
         directory = os.path.join(base_path, subdir) if subdir is not None else base_path
         path = os.path.join(directory, filename)
-        _ensure_inside(base_path, path, obj_name, subdir, prefix)
+        _ensure_inside(base_path, path, obj_name, subdir, self._get_name() if prefix is None else prefix)
         if (store or not (self.dry or self.dry_cache)) and directory not in self._made_dirs:
             os.makedirs(directory, exist_ok=True)
             self._made_dirs.add(directory)
@@ -594,6 +594,18 @@ def _platform() -> dict[str, str]:
 
 
 _PLATFORM: dict[str, str] | None = None
+
+
+def _make_folder(path: Any, key: str) -> None:
+    """Create a configured folder, or say which setting names a folder that cannot exist."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the {key} folder {str(path)!r}: {exc.strerror or exc}",
+            hint=f"set {key} in curifactory_config.json (or the matching command-line option) "
+            "to a folder this user can create and write",
+        ) from exc
 
 
 def _ensure_inside(

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
+import inspect
 import logging
 import signal
 import threading
@@ -46,6 +48,11 @@ from .record import (
 from .stage import StageDefinition, _missing_signature_inputs
 
 logger = logging.getLogger("curifactory_like.runtime")
+
+_STORAGE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG, errno.EIO}
+)
+"""errno values that mean the disk or folder, not the cacher, is at fault."""
 
 
 @dataclass
@@ -436,7 +443,10 @@ class StageRuntime:
             value: Any = None
             metadata = None
             if cacher is not None and cacher.check():
-                metadata = cacher.load_metadata()
+                try:
+                    metadata = cacher.load_metadata()
+                except (OSError, ValueError):  # damaged sidecar: never loaded unverified
+                    metadata = None
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
             artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
@@ -581,6 +591,7 @@ class StageRuntime:
         record = context.record
         manager = self.manager
         inputs = self._resolve_inputs(context)
+        self._check_call_signature(context, inputs)
         logger.info("Stage %s executing...", context.name)
         started = time.perf_counter()
         faults.checkpoint("stage.start")
@@ -599,6 +610,26 @@ class StageRuntime:
         manager.store_reportables(context)
         record.store_tracked_paths()
         logger.info("Stage %s complete", context.name)
+
+    def _check_call_signature(self, context: CallContext, inputs: dict[str, Any]) -> None:
+        """Name the stage and the fix when its function cannot take what it is given."""
+        definition = context.definition
+        try:
+            signature = inspect.signature(definition.function)
+        except (TypeError, ValueError):
+            return
+        leading = (context.record, context.records) if definition.is_aggregate else (
+            context.record, *context.args
+        )
+        try:
+            signature.bind(*leading, **inputs)
+        except TypeError as exc:
+            raise InputSignatureError(
+                f"stage '{context.name}' cannot be called with its declared inputs "
+                f"{list(definition.inputs)}: {exc}; declare every parameter of "
+                f"{context.name}() after record in inputs=[...], give it a default value, or "
+                "pass it when calling the stage"
+            ) from exc
 
     def _call_with_retries(self, context: CallContext, inputs: dict[str, Any]) -> Any:
         """Run the stage body, retrying exceptions in ``retry_on`` and enforcing ``timeout``."""
@@ -676,9 +707,18 @@ class StageRuntime:
                 path = cacher.get_path()
             except Exception:  # a broken cacher may not even give a path
                 path = "?"
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS:
+                fix = (
+                    "free some disk space, or make the cache folder writable (or point "
+                    "cache_path in curifactory_config.json elsewhere), then run again"
+                )
+            else:
+                fix = (
+                    f"use a cacher that can serialise a {type(value).__name__} "
+                    "(e.g. PickleCacher), or fix the cacher"
+                )
             raise CacheWriteError(
                 f"stage '{context.name}' of {context.record.get_reference_name()}: "
                 f"{type(cacher).__name__} could not write output '{output}' to {path} "
-                f"({type(exc).__name__}: {exc}); use a cacher that can serialise a "
-                f"{type(value).__name__} (e.g. PickleCacher), or fix the cacher"
+                f"({type(exc).__name__}: {exc}); {fix}"
             ) from exc
