@@ -21,6 +21,7 @@ from typing import Any
 
 from . import hashing, utils
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
+from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
 
@@ -192,6 +193,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     status ``error``); errors while mapping or running stages are logged, leave
     ``manager.status == "error"`` with ``manager.error`` set, and return ``(None, manager)``.
     """
+    forbid_world_writable()
     if map_only or hashes_only or print_params or paths_only:
         dry = True
     if hashes_only or print_params or paths_only:

@@ -250,6 +250,7 @@ class ArtifactManager:
             fields["status"] = self.status
             if self.status == "error":
                 fields["error"] = self.error
+            self.flush_registry()  # before the final status, which must be the last write
         with self._run_store() as store:
             if first:
                 self.run_info = store.start_run(
