@@ -51,5 +51,5 @@ def checkpoint(name: str) -> None:
     if _TRACE is not None:
         with open(_TRACE, "a", encoding="utf-8") as trace:
             trace.write(f"{name}\n")
-    if _KILL_AT is not None and _KILL_AT == (name, count):
+    if _KILL_AT is not None and (name, count) == _KILL_AT:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -471,7 +471,6 @@ class StageRuntime:
 
     def _load(self, context: CallContext) -> bool:
         """Load every cached output into state; ``False`` if any is unusable (then compute)."""
-        record = context.record
         cachers = context.cachers
         if not cachers:
             return False

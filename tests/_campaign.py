@@ -205,6 +205,9 @@ def untrusted_artifacts(cache: Path) -> list[str]:
             untrusted.append(name)
             continue
         checksum = f"sha256:{hashlib.sha256(data).hexdigest()}"
-        if metadata.get("artifact_size") != len(data) or metadata.get("artifact_checksum") != checksum:
+        if (
+            metadata.get("artifact_size") != len(data)
+            or metadata.get("artifact_checksum") != checksum
+        ):
             untrusted.append(name)
     return untrusted

@@ -110,7 +110,9 @@ CATALOGUE = [
         "duplicate_names_in_one_file",
         ("run", "tiny", "-p", "dup"),
         ("named 'a'", "parameter file 'dup'", "unique name"),
-        params_file("dup", 'def get_params():\n    return [Params(name="a", n=1), Params(name="a", n=2)]\n'),
+        params_file(
+            "dup", 'def get_params():\n    return [Params(name="a", n=1), Params(name="a", n=2)]\n'
+        ),
     ),
     Case(
         "duplicate_names_across_files",
@@ -195,7 +197,9 @@ CATALOGUE = [
         "experiment_imports_missing_module",
         ("run", "badimport", "-p", "tiny"),
         ("badimport", "nosuchmodule", "fix that file"),
-        {"experiments/badimport.py": "import nosuchmodule\n\n\ndef run(param_sets, manager):\n    pass\n"},
+        {
+            "experiments/badimport.py": "import nosuchmodule\n\n\ndef run(param_sets, manager):\n    pass\n"
+        },
     ),
     Case(
         "run_raises_while_mapping",
@@ -473,7 +477,9 @@ def test_no_traceback(outcome):
 
 def test_cache_and_registry_intact(outcome):
     """Every artifact, sidecar and registry row of the earlier run is exactly as before."""
-    _, _, (cache_before, names_before, runs_before), (cache_after, names_after, runs_after) = outcome
+    _, _, (cache_before, names_before, runs_before), (cache_after, names_after, runs_after) = (
+        outcome
+    )
     assert cache_after == cache_before
     assert names_after == names_before  # nothing partial or temporary was left behind
     assert runs_after[: len(runs_before)] == runs_before
@@ -493,7 +499,10 @@ def test_verbose_shows_traceback_for_disk_full(good_project: Path, tmp_path: Pat
 
 DAMAGES = {
     "truncated": lambda data, sidecar: (data[: len(data) // 2], sidecar),
-    "corrupted": lambda data, sidecar: (data.replace(b"1", b"7") if b"1" in data else b"7", sidecar),
+    "corrupted": lambda data, sidecar: (
+        data.replace(b"1", b"7") if b"1" in data else b"7",
+        sidecar,
+    ),
     "wrong_type": lambda data, sidecar: (b"\x80\x04\x95not json at all", sidecar),
     "empty": lambda data, sidecar: (b"", sidecar),
     "missing_sidecar": lambda data, sidecar: (data, None),
@@ -508,7 +517,10 @@ DAMAGES = {
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
 @pytest.mark.parametrize("stage", ["make", "double"])
 def test_damaged_cache_is_recomputed_with_warning(
-    damage: str, stage: str, good_project: Path, tmp_path: Path  # noqa: F811
+    damage: str,
+    stage: str,
+    good_project: Path,
+    tmp_path: Path,  # noqa: F811
 ):
     """A damaged artifact is not an error: warned about by name, recomputed, run succeeds.
 
@@ -541,7 +553,9 @@ def test_damaged_cache_is_recomputed_with_warning(
 
 @pytest.mark.parametrize("damage", sorted(set(DAMAGES) - {"corrupted"}))
 def test_damage_to_an_artifact_the_run_does_not_read_is_named(
-    damage: str, good_project: Path, tmp_path: Path  # noqa: F811
+    damage: str,
+    good_project: Path,
+    tmp_path: Path,  # noqa: F811
 ):
     """Damage visible without reading the artifact (size, sidecar) is named even when skipped."""
     root = tmp_path / "proj"

@@ -90,9 +90,7 @@ def _kill_points() -> list[str]:
     with tempfile.TemporaryDirectory(prefix="cfl-trace-") as scratch:
         root = write_campaign_project(Path(scratch))
         trace_file = root / "trace.txt"
-        code, text = finish(
-            start_cli(root, "run", "crashy", env={TRACE_VARIABLE: str(trace_file)})
-        )
+        code, text = finish(start_cli(root, "run", "crashy", env={TRACE_VARIABLE: str(trace_file)}))
         assert code == 0, text
         points = _trace_points(trace_file.read_text().splitlines())
     if os.environ.get("CURIFACTORY_LIKE_CRASH_SWEEP") == "all":

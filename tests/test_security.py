@@ -33,7 +33,7 @@ def payloads(field: str) -> list[str]:
     return [
         f"<script>{code}</script>",
         f'<img src=x onerror="{code}">',
-        f"\"><svg onload=\"{code}\">'",
+        f'"><svg onload="{code}">\'',
         f"javascript:{code}",
     ]
 
@@ -211,8 +211,15 @@ def test_hostile_report_executes_nothing(
     assert probe["javascript_urls"] == []
     assert "<script>window.__pwned=" in text  # shown, as text
     if page_name in ("run", "latest"):
-        for field in ("param-name", "param-value", "reportable-name", "json-value",
-                      "artifact-preview", "error-message", "notes"):
+        for field in (
+            "param-name",
+            "param-value",
+            "reportable-name",
+            "json-value",
+            "artifact-preview",
+            "error-message",
+            "notes",
+        ):
             assert re.search(rf"<script>window\.__pwned=\\?'{field[:5]}", text), field
     if page_name == "runs_index":
         assert "<script>window.__pwned='notes'</script>" in text
@@ -236,7 +243,7 @@ def test_artifact_paths_cannot_leave_the_cache(case: str, tmp_path: Path):
     write_source(
         root,
         "experiments/escape.py",
-        f'''
+        f"""
         import curifactory_like as cf
         from curifactory_like.caching import JsonCacher
 
@@ -249,7 +256,7 @@ def test_artifact_paths_cannot_leave_the_cache(case: str, tmp_path: Path):
         def run(param_sets, manager):
             for param_set in param_sets:
                 make(cf.Record(manager, param_set))
-        ''',
+        """,
     )
     before = {p for p in tmp_path.rglob("*")} | set(Path("/tmp").glob("cfl-outside*"))
     result = run_cli(root, "run", "escape", "-p", "tiny")
@@ -343,8 +350,9 @@ def test_nothing_written_is_world_writable(umask: int, tmp_path: Path):
     root = write_tiny(tmp_path / "proj")
     for args in (("run", "tiny"), ("run", "tiny", "--overwrite-stage", "square")):
         result = subprocess.run(
-            [*experiment_command(), *args, "--parallel", "2"] if args[-1] == "square" else [
-                *experiment_command(), *args],
+            [*experiment_command(), *args, "--parallel", "2"]
+            if args[-1] == "square"
+            else [*experiment_command(), *args],
             cwd=root,
             capture_output=True,
             text=True,
