@@ -35,8 +35,9 @@ from _projects import (
     registry_runs,
     run_cli,
     write_source,
+    write_tiny,
 )
-from test_bad_inputs import Case, good_project  # noqa: F401 - the fixture is used by name
+from test_bad_inputs import Case
 
 FAULT_HOOK = '''\
 """Test hook: simulate a full disk or a read-only cache folder for this process."""
@@ -406,6 +407,15 @@ def cube(record, z):
 ]
 
 
+@pytest.fixture(scope="module")
+def good(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project after a successful `experiment run tiny` (three sets, nine artifacts)."""
+    root = write_tiny(tmp_path_factory.mktemp("good"))
+    result = run_cli(root, "run", "tiny", "--quiet")
+    assert result.returncode == 0, output(result)
+    return root
+
+
 def _run(root: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
     """Run the command; ``env:NAME=VALUE`` arguments set variables and enable the fault hook."""
     env = command_env()
@@ -432,11 +442,11 @@ def _run(root: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture(scope="module", params=CATALOGUE, ids=[case.id for case in CATALOGUE])
-def outcome(request, good_project: Path, tmp_path_factory: pytest.TempPathFactory):  # noqa: F811
+def outcome(request, good: Path, tmp_path_factory: pytest.TempPathFactory):
     """Run one case in a copy of the good project; its result and before/after snapshots."""
     case: Case = request.param
     root = tmp_path_factory.mktemp(case.id)
-    copy_project(good_project, root)
+    copy_project(good, root)
     cache = root / "data" / "cache"
     before = (cache_snapshot(cache), sorted(p.name for p in cache.iterdir()), registry_runs(root))
     for relative, source in case.files.items():
@@ -486,10 +496,10 @@ def test_cache_and_registry_intact(outcome):
     assert all(run["status"] != "complete" for run in runs_after[len(runs_before) :])
 
 
-def test_verbose_shows_traceback_for_disk_full(good_project: Path, tmp_path: Path):  # noqa: F811
+def test_verbose_shows_traceback_for_disk_full(good: Path, tmp_path: Path):
     """--verbose adds the traceback to the disk-full error."""
     [case] = [c for c in CATALOGUE if c.id == "disk_full_while_overwriting"]
-    copy_project(good_project, tmp_path / "proj")
+    copy_project(good, tmp_path / "proj")
     result = _run(tmp_path / "proj", (*case.args, "--verbose"))
     assert result.returncode != 0
     assert NO_TRACEBACK in output(result)
@@ -519,8 +529,8 @@ DAMAGES = {
 def test_damaged_cache_is_recomputed_with_warning(
     damage: str,
     stage: str,
-    good_project: Path,
-    tmp_path: Path,  # noqa: F811
+    good: Path,
+    tmp_path: Path,
 ):
     """A damaged artifact is not an error: warned about by name, recomputed, run succeeds.
 
@@ -529,7 +539,7 @@ def test_damaged_cache_is_recomputed_with_warning(
     named in a warning and recomputed, and ends up byte-identical to the original.
     """
     root = tmp_path / "proj"
-    copy_project(good_project, root)
+    copy_project(good, root)
     cache = root / "data" / "cache"
     output_name, reader = {"make": ("x", "double"), "double": ("y", "square")}[stage]
     artifact = next(cache.glob(f"tiny_*_{stage}_{output_name}.json"))
@@ -554,12 +564,12 @@ def test_damaged_cache_is_recomputed_with_warning(
 @pytest.mark.parametrize("damage", sorted(set(DAMAGES) - {"corrupted"}))
 def test_damage_to_an_artifact_the_run_does_not_read_is_named(
     damage: str,
-    good_project: Path,
-    tmp_path: Path,  # noqa: F811
+    good: Path,
+    tmp_path: Path,
 ):
     """Damage visible without reading the artifact (size, sidecar) is named even when skipped."""
     root = tmp_path / "proj"
-    copy_project(good_project, root)
+    copy_project(good, root)
     cache = root / "data" / "cache"
     artifact = next(cache.glob("tiny_*_double_y.json"))
     sidecar = artifact.with_name(artifact.stem + "_metadata.json")
