@@ -583,3 +583,33 @@ def test_damage_to_an_artifact_the_run_does_not_read_is_named(
     text = output(result)
     assert result.returncode == 0, text
     assert artifact.name in text and "does not need it" in text, text
+
+
+NESTED_STAGE = """
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+from experiments.tiny import make
+
+
+@cf.stage(outputs=["w"], cachers=[JsonCacher])
+def outer(record):
+    return make(record).state["x"] + 1
+
+
+def run(param_sets, manager):
+    for param_set in param_sets:
+        outer(cf.Record(manager, param_set))
+"""
+
+
+def test_stage_called_inside_a_stage_is_warned_about(good: Path, tmp_path: Path):
+    """A stage called from another stage's body works as in curifactory, with a warning that
+    names both stages (curifactory warns too; refusing it would break ported code)."""
+    root = tmp_path / "proj"
+    copy_project(good, root)
+    write_source(root, "experiments/nested.py", NESTED_STAGE)
+    result = run_cli(root, "run", "nested", "-p", "tiny")
+    text = output(result)
+    assert result.returncode == 0, text
+    assert "Stage 'make' executed while another stage ('outer') was already running" in text
+    assert NO_TRACEBACK not in text
