@@ -340,7 +340,7 @@ class StageRuntime:
             if cacher is not None:
                 path = cacher.get_path()
                 if cacher.check():
-                    problem = cacher.integrity_problem(full=False)
+                    problem = self._integrity_problem(cacher, full=False)
                     cached = problem is None
                     if cached:
                         metadata = cacher.load_metadata()
@@ -353,6 +353,16 @@ class StageRuntime:
             artifact.problem = problem  # type: ignore[attr-defined]
             self._register_artifact(record, output, artifact)
         record.mapped_calls.append(self._call_detail(context))
+
+    def _integrity_problem(self, cacher: Any, full: bool) -> str | None:
+        """``cacher.integrity_problem``; a failure is re-checked under the artifact's shared lock,
+        so an artifact another process is still publishing (sidecar not yet written) is judged
+        once that process is done, not recomputed with a spurious warning."""
+        problem = cacher.integrity_problem(full=full)
+        if problem is None or problem == "artifact missing":
+            return problem
+        with artifact_lock(self.manager.manager_cache_path, [cacher.get_path()], exclusive=False):
+            return cacher.integrity_problem(full=full)
 
     def _call_detail(self, context: CallContext) -> CallDetail:
         """What a worker needs to run this call by reference (see executors)."""
@@ -474,17 +484,9 @@ class StageRuntime:
         cachers = context.cachers
         if not cachers:
             return False
-        # shared lock: a process writing one of these artifacts finishes its sidecar first
-        with artifact_lock(
-            self.manager.manager_cache_path, [c.get_path() for c in cachers], exclusive=False
-        ):
-            return self._load_locked(context)
-
-    def _load_locked(self, context: CallContext) -> bool:
         record = context.record
-        cachers = context.cachers or []
         for cacher in cachers:
-            problem = cacher.integrity_problem(full=True) if cacher.check() else "missing"
+            problem = self._integrity_problem(cacher, full=True) if cacher.check() else "missing"
             if problem is not None:
                 if problem != "missing":
                     warnings.warn(
