@@ -70,8 +70,9 @@ def update_report_index(
     status of the run being finished), which replace the registry's values for those runs.
     Reading the registry and writing the page happen under an exclusive lock on
     ``<reports_path>/.index.lock``, so of two runs finishing at once the later writer's page
-    includes both. ``only_if_changed`` skips the write when this process last wrote the same
-    rows (the refresh after a run's final status, see ``experiment._finish_run``).
+    includes both. ``only_if_changed`` skips the write when the page already shows the same
+    rows (its digest is kept in ``.index.digest``; used by the refresh after a run's final
+    status, see ``experiment._finish_run``).
     """
     os.makedirs(reports_path, exist_ok=True)
     faults.checkpoint("report.index")
@@ -95,8 +96,16 @@ def index_lock(reports_path: str) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-_last_written: dict[str, str] = {}
-"""Per index path, a digest of the rows this process last wrote there."""
+DIGEST_FILE = ".index.digest"
+"""Beside index.html: a digest of the rows it shows, written with it under the index lock."""
+
+
+def _written_digest(reports_path: str) -> str | None:
+    try:
+        with open(os.path.join(reports_path, DIGEST_FILE), encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
 
 
 def _write_index(
@@ -127,7 +136,7 @@ def _write_index(
     )
     path = os.path.join(reports_path, "index.html")
     digest = hashlib.sha256(json.dumps([rows, unregistered], default=str).encode()).hexdigest()
-    if only_if_changed and _last_written.get(path) == digest and os.path.isfile(path):
+    if only_if_changed and _written_digest(reports_path) == digest and os.path.isfile(path):
         return path
     experiments: dict[str, int] = {}
     for row in rows:
@@ -147,6 +156,7 @@ def _write_index(
         shutil.copyfile(source, temporary)
     with atomic_open(path, "w", encoding="utf-8") as outfile:
         outfile.write(page)
-    _last_written[path] = digest
+    with atomic_open(os.path.join(reports_path, DIGEST_FILE), "w", encoding="utf-8") as handle:
+        handle.write(digest)
     logger.info("Report index updated (%d runs): %s", len(rows), path)
     return path
