@@ -557,7 +557,8 @@ class ArtifactManager:
         )
         directory = os.path.join(base_path, subdir) if subdir is not None else base_path
         path = os.path.join(directory, filename)
-        _ensure_inside(base_path, path, obj_name, subdir, self._get_name() if prefix is None else prefix)
+        effective_prefix = self._get_name() if prefix is None else prefix
+        _ensure_inside(base_path, path, obj_name, subdir, effective_prefix)
         if (store or not (self.dry or self.dry_cache)) and directory not in self._made_dirs:
             os.makedirs(directory, exist_ok=True)
             self._made_dirs.add(directory)
