@@ -124,6 +124,12 @@ def _user_frame(exc: BaseException) -> str:
     return ""
 
 
+_DEFINES_RUN = re.compile(
+    r"^\s*(async\s+)?def\s+run\s*\(|^\s*run\s*=|^\s*from\s.*\bimport\b.*\brun\b", re.M
+)
+"""A module source that defines (or imports) a ``run``."""
+
+
 def _missing_run_error(experiment_name: str, config: dict[str, Any]) -> ExperimentError | None:
     """The error to show when an experiment file without run() was also taken as params."""
     try:
@@ -132,7 +138,7 @@ def _missing_run_error(experiment_name: str, config: dict[str, Any]) -> Experime
             text = source.read()
     except (CurifactoryError, OSError, TypeError):
         return None
-    if re.search(r"^\s*(async\s+)?def\s+run\s*\(|^\s*run\s*=|^\s*from\s.*\bimport\b.*\brun\b", text, re.M):
+    if _DEFINES_RUN.search(text):
         return None
     return ExperimentError(
         f"experiment '{experiment_name}' ({spec.origin}) has no run() function; define "
