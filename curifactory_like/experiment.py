@@ -16,10 +16,12 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from typing import Any
 
 from . import hashing, utils
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
+from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
 
@@ -115,6 +117,38 @@ def import_experiment(experiment_name: str, config: dict[str, Any]) -> Any:
     return module
 
 
+def _user_frame(exc: BaseException) -> str:
+    """`` in FILE:LINE (FUNCTION)`` of the innermost traceback frame outside this package."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if not os.path.abspath(frame.filename).startswith(package + os.sep):
+            return f" in {os.path.relpath(frame.filename)}:{frame.lineno} ({frame.name})"
+    return ""
+
+
+_DEFINES_RUN = re.compile(
+    r"^\s*(async\s+)?def\s+run\s*\(|^\s*run\s*=|^\s*from\s.*\bimport\b.*\brun\b", re.M
+)
+"""A module source that defines (or imports) a ``run``."""
+
+
+def _missing_run_error(experiment_name: str, config: dict[str, Any]) -> ExperimentError | None:
+    """The error to show when an experiment file without run() was also taken as params."""
+    try:
+        spec = find_experiment(experiment_name, config)
+        with open(spec.origin, encoding="utf-8") as source:
+            text = source.read()
+    except (CurifactoryError, OSError, TypeError):
+        return None
+    if _DEFINES_RUN.search(text):
+        return None
+    return ExperimentError(
+        f"experiment '{experiment_name}' ({spec.origin}) has no run() function; define "
+        "`def run(param_sets, manager): ...` (and a get_params() there, or pass parameter "
+        "files with -p)"
+    )
+
+
 def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     experiment_name: str,
     param_files: list[str] | None = None,
@@ -171,6 +205,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     ``param_sets`` (``experiment reproduce``) replaces the parameter files: exactly these
     parameter set objects are run.
     """
+    forbid_world_writable()
     if map_only or hashes_only or print_params or paths_only:
         dry = True
     if hashes_only or print_params or paths_only:
@@ -256,6 +291,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         logger.warning(
             "Git working directory contains uncommited changes. Reproduction may not be exact."
         )
+    implied_params = not param_files
     if not param_files:
         logger.info(
             "No parameter files listed, assuming an implied experiment file get_params(), "
@@ -279,7 +315,10 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
                 overwrite=bool(overwrite_override),
             )
     except Exception as exc:
-        _record_failure(mngr, exc, report and not dry)
+        missing_run = _missing_run_error(experiment_name, mngr.config) if implied_params else None
+        _record_failure(mngr, missing_run or exc, report and not dry)
+        if missing_run is not None:
+            raise missing_run from exc
         raise
     mngr.param_file_param_sets = by_file
     mngr.run_param_sets = list(final_param_sets)  # type: ignore[attr-defined]
@@ -334,7 +373,12 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         mngr.map_mode = False
         results = None
         failed = mngr.runtime.failed_call
-        where = f" in stage '{failed[0]}' of {failed[1]}" if failed else ""
+        where = f" in stage '{failed[0]}' of {failed[1]}" if failed else _user_frame(exc)
+        if not where:  # raised by the call itself: run() does not take (param_sets, manager)
+            where = (
+                f" calling run() of {getattr(experiment_module, '__file__', experiment_name)}; "
+                "it must be `def run(param_sets, manager)`"
+            )
         logger.error("%s%s: %s", type(exc).__name__, where, exc)
         logger.debug(traceback.format_exc())
         if not mngr.error_thrown:
@@ -398,7 +442,6 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
         shutil.rmtree(path, ignore_errors=True)
     mngr.temporary_paths.clear()
     mngr.record_artifacts()
-    mngr.store()
     try:
         from .explain import record_run_code
 
@@ -423,6 +466,20 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
                 mngr.get_reference_name(), type(exc).__name__, exc,
             )
             logger.debug(traceback.format_exc())
+    # the final status is written last: a run killed before this point stays `incomplete`
+    mngr.store()
+    if write_report and not mngr.dry:
+        _refresh_report_index(mngr)
+
+
+def _refresh_report_index(mngr: ArtifactManager) -> None:
+    """Rewrite the runs index if a run that finished meanwhile changed it (concurrent runs)."""
+    from .reporting.report_index import update_report_index
+
+    try:
+        update_report_index(mngr.reports_path, mngr.manager_cache_path, only_if_changed=True)
+    except Exception as exc:  # the index is a derived page; the run itself is recorded
+        logger.error("The runs index could not be updated: %s: %s", type(exc).__name__, exc)
 
 
 def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:
@@ -463,7 +520,33 @@ def _map_experiment(module: Any, param_sets: list[Any], mngr: ArtifactManager) -
             f"--overwrite-stage {unknown[0]!r} names no stage of this experiment; its stages "
             f"are: {', '.join(sorted(known))}"
         )
+    _warn_about_unneeded_damage(mngr)
     logger.info("Stage map collected")
+
+
+def _warn_about_unneeded_damage(mngr: ArtifactManager) -> None:
+    """Name damaged cached artifacts this run will not read (so will not recompute either)."""
+    from .errors import CacheIntegrityWarning
+    from .plan import Action
+
+    dag = mngr.map
+    if dag is None or dag.plan is None:
+        return
+    for call in dag.calls:
+        decision = dag.plan.decisions.get(call.key)
+        if decision is None or decision.action is not Action.SKIP:
+            continue
+        for index in call.output_artifacts:
+            artifact = dag.artifacts[index]
+            problem = getattr(artifact, "problem", None)
+            if problem:
+                warnings.warn(
+                    f"stage '{call.stage_name}': cached artifact {getattr(artifact, 'path', '?')} "
+                    f"failed its integrity check ({problem}); this run does not need it, so it "
+                    "is never loaded and is recomputed by the first run that needs it",
+                    CacheIntegrityWarning,
+                    stacklevel=2,
+                )
 
 
 def _paths(mngr: ArtifactManager) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any
 from . import hashing, utils
 from .config import PATH_KEYS
 from .dag import DAG
-from .errors import CachePathError
+from .errors import CachePathError, ConfigurationError
 from .record import Record
 from .runtime import StageRuntime
 
@@ -135,10 +135,10 @@ class ArtifactManager:
 
         hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
         if not self.dry and not self.dry_cache:
-            os.makedirs(self.cache_path, exist_ok=True)
+            _make_folder(self.cache_path, "cache_path")
         if not self.dry:
-            os.makedirs(self.reports_path, exist_ok=True)
-            os.makedirs(self.logs_path, exist_ok=True)
+            _make_folder(self.reports_path, "reports_path")
+            _make_folder(self.logs_path, "logs_path")
         if self.status == "LIVE":
             if hasattr(sys, "ps1") or "ipykernel" in sys.modules:
                 self.run_line = "(Interactive environment)"
@@ -254,6 +254,7 @@ class ArtifactManager:
             fields["status"] = self.status
             if self.status == "error":
                 fields["error"] = self.error
+            self.flush_registry()  # before the final status, which must be the last write
         with self._run_store() as store:
             if first:
                 self.run_info = store.start_run(
@@ -451,10 +452,19 @@ class ArtifactManager:
             return ""
         from .reporting.report import render_run_report, update_report_index
 
+        pending: dict[str, dict[str, Any]] = {}
+        if self.stored and self.run_info is not None and self.status != "LIVE":
+            # the report is written before the final status reaches the registry (see
+            # experiment._finish_run), so it shows the status the run is about to record
+            final = {**self._run_info_fields(), "status": self.status}
+            if self.status == "error":
+                final["error"] = self.error
+            self.run_info = {**self.run_info, **final}
+            pending[self.get_reference_name()] = self.run_info
         self.report_path = render_run_report(self)
         self.live_report_path_generated = True
         if not self.dry:
-            update_report_index(self.reports_path, self.manager_cache_path)
+            update_report_index(self.reports_path, self.manager_cache_path, pending)
         return self.report_path
 
     def display_info(self) -> Any:
@@ -555,7 +565,8 @@ class ArtifactManager:
         )
         directory = os.path.join(base_path, subdir) if subdir is not None else base_path
         path = os.path.join(directory, filename)
-        _ensure_inside(base_path, path, obj_name, subdir, prefix)
+        effective_prefix = self._get_name() if prefix is None else prefix
+        _ensure_inside(base_path, path, obj_name, subdir, effective_prefix)
         if (store or not (self.dry or self.dry_cache)) and directory not in self._made_dirs:
             os.makedirs(directory, exist_ok=True)
             self._made_dirs.add(directory)
@@ -593,6 +604,18 @@ def _platform() -> dict[str, str]:
 
 
 _PLATFORM: dict[str, str] | None = None
+
+
+def _make_folder(path: Any, key: str) -> None:
+    """Create a configured folder, or say which setting names a folder that cannot exist."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot create the {key} folder {str(path)!r}: {exc.strerror or exc}",
+            hint=f"set {key} in curifactory_config.json (or the matching command-line option) "
+            "to a folder this user can create and write",
+        ) from exc
 
 
 def _ensure_inside(

@@ -147,8 +147,8 @@ def get_param_sets_from_module(module: Any, param_file: str) -> list[Any]:
             "list; return at least one parameter set",
         )
     for index, param_set in enumerate(param_sets):
-        if not (is_dataclass(param_set) and not isinstance(param_set, type)) or not hasattr(
-            param_set, "name"
+        if not (is_dataclass(param_set) and not isinstance(param_set, type)) or not all(
+            hasattr(param_set, field_name) for field_name in ("name", "hash", "overwrite")
         ):
             raise ParameterFileError(
                 f"get_params() in parameter file '{param_file}' ({origin}) returned "
@@ -246,6 +246,22 @@ def collect_parameter_sets(
             [p for p, s in zip(selected, selected_sources, strict=True) if s.param_file == param_file],
             param_file,
         )
+    _refuse_ambiguous_names(selected, selected_sources)
     for param_set, source in zip(selected, selected_sources, strict=True):
         by_file[source.param_file].append((param_set.name, param_set.hash))
     return selected, by_file
+
+
+def _refuse_ambiguous_names(param_sets: Sequence[Any], sources: Sequence[ParamSetSource]) -> None:
+    """Two selected parameter sets with one name but different values would be confused."""
+    seen: dict[str, tuple[str, ParamSetSource]] = {}
+    for param_set, source in zip(param_sets, sources, strict=True):
+        earlier = seen.setdefault(param_set.name, (param_set.hash, source))
+        if earlier[0] != param_set.hash:
+            first = earlier[1]
+            raise ParameterFileError(
+                f"two different parameter sets are named '{param_set.name}': index "
+                f"{first.index} of parameter file '{first.param_file}' and index {source.index} "
+                f"of parameter file '{source.param_file}'; give each parameter set a unique name "
+                "(records, reports and --names tell sets apart by name)"
+            )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
+import inspect
 import logging
 import signal
 import threading
@@ -23,7 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import fingerprint, utils
+from . import faults, fingerprint, utils
+from .caching.artifact_lock import artifact_lock
 from .caching.builtin import PickleCacher
 from .caching.lazy import Lazy
 from .errors import (
@@ -45,6 +48,11 @@ from .record import (
 from .stage import StageDefinition, _missing_signature_inputs
 
 logger = logging.getLogger("curifactory_like.runtime")
+
+_STORAGE_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG, errno.EIO}
+)
+"""errno values that mean the disk or folder, not the cacher, is at fault."""
 
 
 @dataclass
@@ -332,7 +340,7 @@ class StageRuntime:
             if cacher is not None:
                 path = cacher.get_path()
                 if cacher.check():
-                    problem = cacher.integrity_problem(full=False)
+                    problem = self._integrity_problem(cacher, full=False)
                     cached = problem is None
                     if cached:
                         metadata = cacher.load_metadata()
@@ -353,6 +361,16 @@ class StageRuntime:
             return None
         current = fingerprint.definition_fingerprint(context.definition)
         return fingerprint.code_change(metadata, current)
+
+    def _integrity_problem(self, cacher: Any, full: bool) -> str | None:
+        """``cacher.integrity_problem``; a failure is re-checked under the artifact's shared lock,
+        so an artifact another process is still publishing (sidecar not yet written) is judged
+        once that process is done, not recomputed with a spurious warning."""
+        problem = cacher.integrity_problem(full=full)
+        if problem is None or problem == "artifact missing":
+            return problem
+        with artifact_lock(self.manager.manager_cache_path, [cacher.get_path()], exclusive=False):
+            return cacher.integrity_problem(full=full)
 
     def _call_detail(self, context: CallContext) -> CallDetail:
         """What a worker needs to run this call by reference (see executors)."""
@@ -443,7 +461,10 @@ class StageRuntime:
             value: Any = None
             metadata = None
             if cacher is not None and cacher.check():
-                metadata = cacher.load_metadata()
+                try:
+                    metadata = cacher.load_metadata()
+                except (OSError, ValueError):  # damaged sidecar: never loaded unverified
+                    metadata = None
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
             artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
@@ -468,12 +489,12 @@ class StageRuntime:
 
     def _load(self, context: CallContext) -> bool:
         """Load every cached output into state; ``False`` if any is unusable (then compute)."""
-        record = context.record
         cachers = context.cachers
         if not cachers:
             return False
+        record = context.record
         for cacher in cachers:
-            problem = cacher.integrity_problem(full=True) if cacher.check() else "missing"
+            problem = self._integrity_problem(cacher, full=True) if cacher.check() else "missing"
             if problem is not None:
                 if problem != "missing":
                     warnings.warn(
@@ -600,8 +621,10 @@ class StageRuntime:
         record = context.record
         manager = self.manager
         inputs = self._resolve_inputs(context)
+        self._check_call_signature(context, inputs)
         logger.info("Stage %s executing...", context.name)
         started = time.perf_counter()
+        faults.checkpoint("stage.start")
         try:
             returned = self._call_with_retries(context, inputs)
         except BaseException:
@@ -610,12 +633,33 @@ class StageRuntime:
             self._log_call(context, "failed", time.perf_counter() - started, reason)
             raise
         elapsed = time.perf_counter() - started
+        faults.checkpoint("stage.end")
         del inputs
         self._log_call(context, "computed", elapsed, reason)
         self._store_outputs(context, returned)
         manager.store_reportables(context)
         record.store_tracked_paths()
         logger.info("Stage %s complete", context.name)
+
+    def _check_call_signature(self, context: CallContext, inputs: dict[str, Any]) -> None:
+        """Name the stage and the fix when its function cannot take what it is given."""
+        definition = context.definition
+        try:
+            signature = inspect.signature(definition.function)
+        except (TypeError, ValueError):
+            return
+        leading = (context.record, context.records) if definition.is_aggregate else (
+            context.record, *context.args
+        )
+        try:
+            signature.bind(*leading, **inputs)
+        except TypeError as exc:
+            raise InputSignatureError(
+                f"stage '{context.name}' cannot be called with its declared inputs "
+                f"{list(definition.inputs)}: {exc}; declare every parameter of "
+                f"{context.name}() after record in inputs=[...], give it a default value, or "
+                "pass it when calling the stage"
+            ) from exc
 
     def _call_with_retries(self, context: CallContext, inputs: dict[str, Any]) -> Any:
         """Run the stage body, retrying exceptions in ``retry_on`` and enforcing ``timeout``."""
@@ -665,15 +709,16 @@ class StageRuntime:
             artifact = ArtifactRepresentation(record, output, value)
             cacher = context.cachers[index] if context.cachers is not None else None
             if writing and cacher is not None:
-                self._save(context, cacher, output, value)
-                artifact.file = cacher.get_path()
-                artifact.cacher = cacher
-                cacher.collect_metadata()
-                cacher.metadata["preview"] = artifact.string
-                cacher.metadata.update(
-                    fingerprint.definition_fingerprint(context.definition).sidecar_fields()
-                )
-                artifact.metadata = cacher.save_metadata()
+                with artifact_lock(manager.manager_cache_path, [cacher.get_path()], exclusive=True):
+                    self._save(context, cacher, output, value)
+                    artifact.file = cacher.get_path()
+                    artifact.cacher = cacher
+                    cacher.collect_metadata()
+                    cacher.metadata["preview"] = artifact.string
+                    cacher.metadata.update(
+                        fingerprint.definition_fingerprint(context.definition).sidecar_fields()
+                    )
+                    artifact.metadata = cacher.save_metadata()
                 self.written_this_run.add(cacher.get_path())
             lazy_kept = isinstance(output, Lazy) and cacher is not None and writing
             state_value = output.bind(cacher) if lazy_kept else value
@@ -685,7 +730,9 @@ class StageRuntime:
 
     def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
         try:
+            faults.checkpoint("artifact.write")
             cacher.save(value)
+            faults.checkpoint("artifact.written")
         except AssertionError:
             raise  # a cacher's own contract check (e.g. PathRef's path) speaks for itself
         except Exception as exc:
@@ -693,9 +740,18 @@ class StageRuntime:
                 path = cacher.get_path()
             except Exception:  # a broken cacher may not even give a path
                 path = "?"
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS:
+                fix = (
+                    "free some disk space, or make the cache folder writable (or point "
+                    "cache_path in curifactory_config.json elsewhere), then run again"
+                )
+            else:
+                fix = (
+                    f"use a cacher that can serialise a {type(value).__name__} "
+                    "(e.g. PickleCacher), or fix the cacher"
+                )
             raise CacheWriteError(
                 f"stage '{context.name}' of {context.record.get_reference_name()}: "
                 f"{type(cacher).__name__} could not write output '{output}' to {path} "
-                f"({type(exc).__name__}: {exc}); use a cacher that can serialise a "
-                f"{type(value).__name__} (e.g. PickleCacher), or fix the cacher"
+                f"({type(exc).__name__}: {exc}); {fix}"
             ) from exc

@@ -193,6 +193,7 @@ class Outcome:
     result: subprocess.CompletedProcess[str]
     cache_before: dict[str, bytes]
     all_files_before: list[str]
+    runs_before: list[dict] = field(default_factory=list)
 
     @property
     def cache(self) -> Path:
@@ -215,9 +216,11 @@ def run_bad_case(case: Case, good: Path, root: Path, *extra: str) -> Outcome:
     cache = root / "data" / "cache"
     before = cache_snapshot(cache)
     all_before = sorted(p.name for p in cache.iterdir())
+    runs_before = registry_runs(root)
     for relative, source in case.files.items():
         write_source(root, relative, source)
-    return Outcome(case, root, run_cli(root, *case.args, *extra), before, all_before)
+    result = run_cli(root, *case.args, *extra)
+    return Outcome(case, root, result, before, all_before, runs_before)
 
 
 @pytest.fixture(scope="module", params=CASES, ids=[case.id for case in CASES])
@@ -253,6 +256,13 @@ def test_bad_input_leaves_cached_artifacts_intact(outcome: Outcome):
     assert sorted(after) == sorted(outcome.cache_before)
     changed = [name for name, data in outcome.cache_before.items() if after[name] != data]
     assert changed == []
+
+
+def test_bad_input_keeps_registry_rows(outcome: Outcome):
+    """Every run recorded before is still in the registry, unchanged; no new run is complete."""
+    after = registry_runs(outcome.root)
+    assert after[: len(outcome.runs_before)] == outcome.runs_before
+    assert all(run["status"] != "complete" for run in after[len(outcome.runs_before) :])
 
 
 def test_bad_input_adds_no_partial_cache_file(outcome: Outcome):

@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Iterator
 from typing import IO, Any
 
+from .. import faults
+
 CHECKSUM_ALGORITHM = "sha256"
 _CHUNK = 1 << 20
 
@@ -42,6 +44,7 @@ def atomic_path(path: str) -> Iterator[str]:
     tmp = temporary_sibling(path)
     try:
         yield tmp
+        faults.checkpoint("atomic.replace")
         commit_file(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

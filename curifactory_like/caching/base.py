@@ -8,7 +8,7 @@ import os
 from datetime import datetime
 from typing import Any
 
-from .. import hashing, utils
+from .. import faults, hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
 
 logger = logging.getLogger("curifactory_like.caching")
@@ -183,6 +183,7 @@ class Cacheable:
     def save_metadata(self) -> dict[str, Any] | None:
         """Write the sidecar (atomically), including the artifact's current size and checksum."""
         metadata_path = self.get_path(METADATA_SUFFIX)
+        faults.checkpoint("sidecar.write")
         if self.metadata is None:
             payload: dict[str, Any] = {"extra": self.extra_metadata}
         else:
@@ -191,6 +192,7 @@ class Cacheable:
             payload = self.metadata
         with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
             json.dump(payload, outfile, indent=2, default=str)
+        faults.checkpoint("sidecar.written")
         return self.metadata
 
     def load_metadata(self) -> dict[str, Any] | None:

@@ -37,6 +37,16 @@ class Lazy:
                 f"Lazy('{self.name}') has no cacher bound; it was never produced by a stage "
                 "with a cacher for this output"
             )
+        problem = self.cacher.integrity_problem(full=True)
+        if problem is not None and problem != "artifact missing":
+            from ..errors import CacheError
+
+            raise CacheError(
+                f"cached artifact {self.cacher.get_path()} of output '{self.name}' failed its "
+                f"integrity check ({problem}) when loaded on demand; it was not loaded",
+                hint="run again with --overwrite-stage naming the stage that writes it (or "
+                "delete the file) to recompute it",
+            )
         return self.cacher.load()
 
     def __str__(self) -> str:

@@ -35,6 +35,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from curifactory_like import faults
 from curifactory_like.caching import atomic_open
 from curifactory_like.reporting.dag_graph import STATE_STYLES, render_svg, stage_graph_source
 from curifactory_like.reporting.plan_section import plan_context
@@ -81,9 +82,11 @@ def render_run_report(manager: Any) -> str:
     """
     started = time.perf_counter()
     reference = manager.get_reference_name()
+    faults.checkpoint("report.run")
     folder, _, _ = run_report(
         manager, str(manager.reports_path), reference, getattr(manager, "report_css_path", None)
     )
+    faults.checkpoint("report.latest")
     _point_latest(str(manager.reports_path), reference, folder)
     if getattr(manager, "store_full", False):
         stored = manager.get_run_output_path("report")

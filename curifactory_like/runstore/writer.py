@@ -327,5 +327,10 @@ def _write_run_info(manager: Any, folder: str, manifest: dict[str, Any]) -> None
         with manager._run_store() as store:
             row = store.update_run(manager.get_reference_name(), **summary) or row
         manager.run_info = row
+    # the final status is written to the registry after the folder is complete (a run killed
+    # before that stays `incomplete` there); the folder records the outcome it completes
+    row["status"] = manager.status
+    if manager.status == "error":
+        row["error"] = manager.error
     with atomic_open(os.path.join(folder, layout.RUN_INFO_NAME), "w", encoding="utf-8") as out:
         json.dump({**row, "manifest": manifest}, out, indent=4, default=str)

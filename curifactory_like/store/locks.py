@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .. import faults
 from ..errors import CurifactoryWarning, RunStoreError
 
 __all__ = ["BUSY_TIMEOUT_SECONDS", "SharedConnection", "connect", "immediate"]
@@ -68,7 +69,9 @@ def immediate(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     conn.execute("BEGIN IMMEDIATE")
     try:
         yield conn
+        faults.checkpoint("registry.commit")
         conn.execute("COMMIT")
+        faults.checkpoint("registry.committed")
     finally:
         rollback(conn)
 
