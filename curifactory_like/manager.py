@@ -17,6 +17,7 @@ from socket import gethostname
 from typing import Any
 
 from . import hashing, utils
+from .caching.atomic import atomic_open
 from .config import PATH_KEYS
 from .dag import DAG
 from .errors import CachePathError, ConfigurationError
@@ -76,6 +77,7 @@ class ArtifactManager:
         self.run_line = run_line
         self.reproduction_line = ""
         self.reproduce_command = ""
+        self.run_folder_manifest: dict[str, Any] | None = None
         self.parallel_lock = parallel_lock
         self.parallel_mode = parallel_mode
         self.lazy = lazy
@@ -280,8 +282,11 @@ class ArtifactManager:
 
             if first:
                 self.write_run_env_output()
-            with open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
-                json.dump(self.run_info, out, indent=4, default=str)
+            info = dict(self.run_info)
+            if self.run_folder_manifest is not None:  # the run folder is complete (runstore)
+                info["manifest"] = self.run_folder_manifest
+            with atomic_open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
+                json.dump(info, out, indent=4, default=str)
 
     def record_artifacts(self) -> None:
         """Write this run's artifacts (path, size, checksum, computed/loaded/skipped) to the registry."""
@@ -365,8 +370,11 @@ class ArtifactManager:
         if self.run_info is not None:
             import json
 
-            with open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
-                json.dump(self.run_info, out, indent=4, default=str)
+            run_info: dict[str, Any] = dict(self.run_info)
+            if self.run_folder_manifest is not None:  # the run folder is complete (runstore)
+                run_info["manifest"] = self.run_folder_manifest
+            with atomic_open(self.get_run_output_path("run_info.json"), "w", encoding="utf-8") as out:
+                json.dump(run_info, out, indent=4, default=str)
 
     # ------------------------------------------------------------------ mapping
 

@@ -330,6 +330,7 @@ def _write_run_info(manager: Any, folder: str, manifest: dict[str, Any]) -> None
     # the final status is written to the registry after the folder is complete (a run killed
     # before that stays `incomplete` there); the folder records the outcome it completes
     row["status"] = manager.status
+    manager.run_folder_manifest = manifest
     if manager.status == "error":
         row["error"] = manager.error
     with atomic_open(os.path.join(folder, layout.RUN_INFO_NAME), "w", encoding="utf-8") as out:
