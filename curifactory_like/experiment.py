@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Any
 
-from . import hashing, utils
+from . import gcpolicy, hashing, utils
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
@@ -293,6 +293,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     except Exception as exc:
         _record_failure(mngr, exc, report and not dry)
         raise
+    gcpolicy.imports_done()
     results: Any = None
     try:
         if not no_dag:

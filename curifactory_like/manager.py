@@ -513,7 +513,13 @@ class ArtifactManager:
 
     def get_str_timestamp(self) -> str:
         """The run timestamp as used in reference names."""
-        return self.run_timestamp.strftime(utils.TIMESTAMP_FORMAT)
+        cached = getattr(self, "_timestamp_string", None)  # formatted once per timestamp
+        if cached is None or cached[0] is not self.run_timestamp:
+            cached = self._timestamp_string = (
+                self.run_timestamp,
+                self.run_timestamp.strftime(utils.TIMESTAMP_FORMAT),
+            )
+        return cached[1]
 
     def get_reference_name(self) -> str:
         """``<experiment>_<run number>_<timestamp>``."""

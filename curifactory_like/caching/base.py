@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
+from .sidecars import read_sidecar
 
 logger = logging.getLogger("curifactory_like.caching")
 
@@ -163,11 +164,7 @@ class Cacheable:
             "cacher_type": str(type(self)),
             "record_prior_stages": record.stages[:-1],
             "prior_records": [r.get_reference_name() for r in record.input_records],
-            "params": (
-                hashing.param_set_string_hash_representations(record.params)
-                if record.params is not None
-                else None
-            ),
+            "params": _params_representation(record),
             "extra": self.extra_metadata,
             "manager_run_info": manager.artifact_run_info(),
             "sidecar_version": SIDECAR_VERSION,
@@ -189,13 +186,13 @@ class Cacheable:
     def load_metadata(self) -> dict[str, Any] | None:
         """Read the sidecar into ``self.metadata`` / ``self.extra_metadata`` and return it."""
         metadata_path = self.get_path(METADATA_SUFFIX)
-        if os.path.exists(metadata_path):
-            with open(metadata_path, encoding="utf-8") as infile:
-                try:
-                    self.metadata = json.load(infile)
-                except json.JSONDecodeError:
-                    logger.error("Failed to read the JSON metadata file at %s", metadata_path)
-                    raise
+        try:
+            metadata = read_sidecar(metadata_path)
+        except json.JSONDecodeError:
+            logger.error("Failed to read the JSON metadata file at %s", metadata_path)
+            raise
+        if metadata is not None:
+            self.metadata = metadata
             self.extra_metadata = self.metadata.get("extra", {}) if self.metadata else {}
         return self.metadata
 
@@ -219,13 +216,12 @@ class Cacheable:
         if not os.path.exists(path):
             return "artifact missing"
         metadata_path = self.get_path(METADATA_SUFFIX)
-        if not os.path.exists(metadata_path):
-            return f"metadata sidecar {metadata_path} missing"
         try:
-            with open(metadata_path, encoding="utf-8") as infile:
-                metadata = json.load(infile)
+            metadata = read_sidecar(metadata_path)
         except (OSError, json.JSONDecodeError):
             return f"metadata sidecar {metadata_path} unreadable"
+        if metadata is None:
+            return f"metadata sidecar {metadata_path} missing"
         if not isinstance(metadata, dict):
             return f"metadata sidecar {metadata_path} malformed"
         expected_size = metadata.get("artifact_size")
@@ -267,3 +263,13 @@ class Cacheable:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, stage={self.stage!r})"
+
+
+def _params_representation(record: Any) -> dict[str, Any] | None:
+    """The record's parameter set as hashed (computed once per record when it can be)."""
+    cached = getattr(record, "params_representation", None)
+    if cached is not None:
+        return cached()  # type: ignore[no-any-return]
+    if record.params is None:
+        return None
+    return hashing.param_set_string_hash_representations(record.params)

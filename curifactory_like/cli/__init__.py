@@ -271,6 +271,9 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         )
         if args.no_log:
             options["log_file"] = False
+    from ..gcpolicy import enable_batch_mode
+
+    enable_batch_mode()
     try:
         results, manager = run_experiment(args.experiment_name, **options)
     except CurifactoryError as exc:
