@@ -239,7 +239,9 @@ class ArtifactManager:
         first = not self.stored
         fields = self._run_info_fields()
         if first:
-            self.pip_freeze = provenance.pip_freeze()
+            from .freeze_cache import cached_pip_freeze
+
+            self.pip_freeze = cached_pip_freeze(self.manager_cache_path)
             self.conda_env = provenance.conda_environment() or ""
             fields["pip_freeze"] = self.pip_freeze
             if self.conda_env:
@@ -377,6 +379,7 @@ class ArtifactManager:
             mapped.is_aggregate = record.is_aggregate
             mapped.combo_hash = record.combo_hash
             mapped.state_artifact_reps = copy.deepcopy(record.state_artifact_reps)
+            mapped._index_hints[True] = len(self.map.records)
             self.map.records.append(mapped)
         for record, mapped in zip(self.records, self.map.records, strict=True):
             mapped.input_records = [

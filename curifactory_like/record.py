@@ -116,6 +116,7 @@ class Record:
         self._params_representation: tuple[Any, dict[str, Any]] | None = None
         self.set_hash()
         if not hide:
+            self._index_hints[False] = len(manager.records)
             manager.records.append(self)
 
     # ------------------------------------------------------------------ hashing

@@ -109,6 +109,10 @@ class Cacheable:
                     "path_override. Either pass a path directly into this cacher, or set "
                     "cacher.name = 'objectname'"
                 )
+            key = self._path_key(suffix)
+            memo = self.__dict__.get("_path_memo")
+            if key is not None and memo is not None and memo.get(suffix, (None,))[0] == key:
+                return str(memo[suffix][1])
             obj_name = self.name + self._resolve_suffix(self.name, suffix)
             path = self.record.get_path(
                 obj_name,
@@ -117,9 +121,34 @@ class Cacheable:
                 stage_name=self.stage,
                 track=self.track,
             )
+            if key is not None:
+                self.__dict__.setdefault("_path_memo", {})[suffix] = (key, path)
         if path not in self.cache_paths:
             self.cache_paths.append(path)
         return path
+
+    def _path_key(self, suffix: str | None) -> tuple[Any, ...] | None:
+        """Everything a cache path depends on, to reuse it while none of it changes.
+
+        ``None`` (compute every time) under ``--store-full``, where every ``get_path`` call
+        also tracks the path for the run folder.
+        """
+        record = self.record
+        manager = record.manager
+        if manager.store_full:
+            return None
+        return (
+            self.name,
+            self.stage if self.stage is not None else manager.current_stage_name,
+            self.subdir,
+            self.prefix,
+            self.extension,
+            self.track,
+            record.get_hash(),
+            manager.cache_path,
+            manager.prefix,
+            manager.experiment_name,
+        )
 
     def get_dir(self, suffix: str | None = None) -> str:
         """A directory path for multi-file artifacts (created if missing)."""
