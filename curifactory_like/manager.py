@@ -128,6 +128,8 @@ class ArtifactManager:
         """Run-scoped scratch folders removed when the run ends."""
         self.runtime = StageRuntime(self)
         self._pending_param_sets: dict[str, Any] = {}
+        self._flushed_param_sets: dict[str, tuple[int, str]] = {}
+        """Hash -> (id, name) of the parameter sets this run already wrote to the registry."""
         self._pending_combos: list[tuple[str, str, list[str]]] = []
 
         hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
@@ -183,6 +185,8 @@ class ArtifactManager:
     def register_param_set(self, param_set: Any) -> None:
         """Queue a parameter set for the run registry (written in one transaction)."""
         if param_set.hash is not None:
+            if self._flushed_param_sets.get(param_set.hash) == (id(param_set), param_set.name):
+                return  # this very set is already in the registry (records re-register it)
             self._pending_param_sets[param_set.hash] = param_set
             if self.status == "LIVE" and self.stored and not self.map_mode:
                 self.flush_registry()
@@ -204,6 +208,9 @@ class ArtifactManager:
             store.register_param_sets(entries)
             for combo, active, members in self._pending_combos:
                 store.register_combo_hash(combo, active, members)
+        self._flushed_param_sets.update(
+            (h, (id(p), p.name)) for h, p in self._pending_param_sets.items()
+        )
         self._pending_param_sets.clear()
         self._pending_combos.clear()
 

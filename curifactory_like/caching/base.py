@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from datetime import datetime
 from typing import Any
 
@@ -242,7 +243,9 @@ class Cacheable:
         curifactory, or by a cacher's own ``save_metadata``) are trusted on size alone.
         """
         path = self.get_path()
-        if not os.path.exists(path):
+        try:
+            artifact_stat = os.stat(path)
+        except OSError:
             return "artifact missing"
         metadata_path = self.get_path(METADATA_SUFFIX)
         try:
@@ -258,7 +261,8 @@ class Cacheable:
             return None
         if metadata.get("sidecar_version") != SIDECAR_VERSION:
             return f"metadata sidecar {metadata_path} is from another version"
-        if path_size(path) != expected_size:
+        size = path_size(path) if stat.S_ISDIR(artifact_stat.st_mode) else artifact_stat.st_size
+        if size != expected_size:
             return f"size of {path} differs from its sidecar (torn or modified write)"
         if full and file_checksum(path) != metadata.get("artifact_checksum"):
             return f"checksum of {path} differs from its sidecar (corrupted or modified)"
