@@ -108,3 +108,21 @@ def test_shared_formatter_gives_the_standard_text_once_per_record() -> None:
     except ValueError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "e", (), sys.exc_info())
     assert shared.format(record) == standard.format(record)
+
+
+def test_gc_batch_mode_is_undone_after_the_block() -> None:
+    """The CLI's GC settings do not outlive the command (in-process callers keep collecting)."""
+    import gc
+
+    from curifactory_like import gcpolicy
+
+    before = gc.get_threshold()
+    frozen_before = gc.get_freeze_count()
+    with gcpolicy.batch_mode():
+        assert gc.get_threshold() == gcpolicy.BATCH_THRESHOLDS
+        gcpolicy.imports_done()
+        assert gc.get_freeze_count() > frozen_before
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+    gcpolicy.imports_done()  # outside batch mode: nothing frozen
+    assert gc.get_freeze_count() == 0

@@ -271,11 +271,11 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         )
         if args.no_log:
             options["log_file"] = False
-    from ..gcpolicy import enable_batch_mode
+    from ..gcpolicy import batch_mode
 
-    enable_batch_mode()
     try:
-        results, manager = run_experiment(args.experiment_name, **options)
+        with batch_mode():
+            results, manager = run_experiment(args.experiment_name, **options)
     except CurifactoryError as exc:
         if args.verbose:
             import traceback
