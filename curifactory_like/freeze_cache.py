@@ -5,7 +5,8 @@ text that changes only when packages are installed, removed or upgraded. Each of
 or removes a ``*.dist-info`` (or ``.egg-info``/``.pth``) entry in a ``sys.path`` directory,
 which changes that directory's modification time. The text is therefore kept in
 ``<manager_cache_path>/.pip_freeze.json`` together with the interpreter, ``sys.path`` and the
-modification time of every ``sys.path`` entry, and recomputed whenever any of them differs.
+modification time of every ``sys.path`` entry but the project directory, and recomputed whenever
+any of them differs.
 """
 
 from __future__ import annotations
@@ -23,14 +24,21 @@ CACHE_NAME = ".pip_freeze.json"
 
 
 def environment_key() -> list[Any]:
-    """The interpreter, and each ``sys.path`` entry with its modification time (ns)."""
+    """The interpreter, and each ``sys.path`` entry with its modification time (ns).
+
+    The working directory (the project) is listed without its time: a run creates and removes
+    its output folders there, and distributions are not installed into a project's root.
+    """
     entries: list[Any] = [sys.executable, sys.version]
+    cwd = os.getcwd()
     for entry in sys.path:
-        path = entry or os.getcwd()
-        try:
-            mtime = os.stat(path).st_mtime_ns
-        except OSError:
-            mtime = None
+        path = os.path.abspath(entry or cwd)
+        mtime = None
+        if path != cwd:
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                pass
         entries.append([path, mtime])
     return entries
 

@@ -89,10 +89,16 @@ def print_error(message: str) -> None:
 
 def print_run_summary(manager: Any, plain: bool = False) -> None:
     """One closing line: the run reference, its status and where its log is."""
+    import sys
+
+    status = manager.status
+    error = f" - {manager.error}" if manager.error and status == "error" else ""
+    if not sys.stdout.isatty():  # the same text rich would print, without importing rich
+        print(f"Run {manager.get_reference_name()}: {status}{error}", flush=True)
+        return
     from rich.markup import escape
 
     console = _console(plain)
-    status = manager.status
     style = "green" if status == "complete" else "red"
     console.print(
         f"Run [bold]{manager.get_reference_name()}[/bold]: [{style}]{status}[/{style}]"
