@@ -35,10 +35,8 @@ def environment_key() -> list[Any]:
         path = os.path.abspath(entry or cwd)
         mtime = None
         if path != cwd:
-            try:
+            with contextlib.suppress(OSError):
                 mtime = os.stat(path).st_mtime_ns
-            except OSError:
-                pass
         entries.append([path, mtime])
     return entries
 
