@@ -26,6 +26,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -180,6 +181,7 @@ DEFAULT_SCENARIOS = [
     "cold",
     "warm",
     "warm_noreport",
+    "map_warm",
     "python_pass",
     "import_floor",
     "help",
@@ -304,6 +306,24 @@ def run_timed(argv: list[str], cwd: Path, env: dict, out_path: Path, timeout: fl
         ru.ru_maxrss / 1024.0 if sys.platform.startswith("linux") else ru.ru_maxrss / 1024.0**2
     )
     return Sample(wall, rc, maxrss_mb, str(out_path), timed_out)
+
+
+REPORT_LINE = re.compile(r"Report written to \S+ in ([0-9.]+) s")
+
+
+def self_timed_report(path: str | Path) -> float | None:
+    """The report time curifactory_like logs ("Report written to ... in X s"), if any."""
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return None
+    found = REPORT_LINE.findall(text)
+    return float(found[-1]) if found else None
+
+
+def stage_calls(n: int) -> int:
+    """Stage calls of the workload: 4 stages per record + the aggregate."""
+    return 4 * n + 1
 
 
 def tail(path: str | Path, n: int = 15) -> str:
@@ -529,6 +549,13 @@ OURS_LAUNCHER = (
 )
 
 
+def _inside_repo(module_file: str) -> bool:
+    try:
+        return Path(module_file).resolve().is_relative_to(REPO_ROOT.resolve())
+    except (OSError, ValueError):
+        return False
+
+
 def setup_ours(cmd_override: str | None) -> Framework:
     fw = Framework(OURS, python=sys.executable, project_src=WORKLOAD_DIR)
     neutral = tempfile.gettempdir()
@@ -536,10 +563,11 @@ def setup_ours(cmd_override: str | None) -> Framework:
     probe = [sys.executable, "-c", "import curifactory_like, sys; print(curifactory_like.__file__)"]
     ok, out = _probe(probe, env, neutral)
     via_pythonpath = False
-    installed_elsewhere = ok and not Path(out.splitlines()[-1]).resolve().is_relative_to(
-        REPO_ROOT.resolve()
-    )  # e.g. a git worktree while the editable install points at another checkout
-    if not ok or installed_elsewhere:
+    if not ok or not _inside_repo(out.splitlines()[-1] if out else ""):
+        # not installed, or installed from another checkout (e.g. an editable install of the
+        # main worktree): measure this repository's package. Launched with `python -c`, the
+        # project directory (cwd) stays first on sys.path, ahead of this repo's own
+        # experiments/ and params/ packages.
         env2 = _clean_env({"PYTHONPATH": str(REPO_ROOT)})
         ok2, out2 = _probe(probe, env2, neutral)
         if ok2:
@@ -629,6 +657,9 @@ class Results:
         }
         if extra:
             d.update(extra)
+        report_s = self_timed_report(s.out)
+        if report_s is not None:
+            d["report_s"] = report_s
         r = self.row(scenario, n, fw)
         r["samples"].append(d)
         if not s.ok and r["error"] is None:
@@ -675,6 +706,9 @@ class Results:
             "max_s": max(s["wall_s"] for s in ok),
             "maxrss_mb": max(rss) if rss else None,
         }
+        reports = [s["report_s"] for s in ok if s.get("report_s") is not None]
+        if reports:
+            out["report_median_s"] = statistics.median(reports)
         inner = [s["workload_s"] for s in ok if s.get("workload_s") is not None]
         if inner:
             out["workload_median_s"] = statistics.median(inner)
@@ -694,6 +728,21 @@ class Results:
             "prep_runs": self.prep,
             "report_sizes": {f"{n} {fw}": v for (n, fw), v in self.report_sizes.items()},
         }
+
+    def _scaling_lines(self, frameworks: list[str], ns: list[int], proj: list[str]) -> list[str]:
+        """N-to-N ratios of each scenario (linear growth from 100 to 1000 gives <= ~10)."""
+        lines = []
+        ordered = sorted(ns)
+        for small, large in zip(ordered[:-1], ordered[1:], strict=True):
+            for fw in frameworks:
+                cells = []
+                for sc in proj:
+                    a, b = self.stat(sc, small, fw), self.stat(sc, large, fw)
+                    if a and b and "error" not in a and "error" not in b and a["median_s"] > 0:
+                        cells.append(f"{sc} {b['median_s'] / a['median_s']:.1f}")
+                if cells:
+                    lines.append(f"- {fw}, N={large}/N={small}: " + ", ".join(cells))
+        return lines
 
     def to_markdown(self, frameworks: list[str], ns: list[int], scenarios: list[str]) -> str:
         m = self.meta
@@ -807,6 +856,20 @@ class Results:
                     parts.append(
                         f"report = warm − warm_noreport = {fmt_s(warm['median_s'] - nor['median_s'])} s"
                     )
+                if good(warm) and warm.get("report_median_s") is not None:
+                    parts.append(f"report (self-timed, in the log) = {fmt_s(warm['report_median_s'])} s")
+                imp = self.stat("import_floor", None, fw)
+                if good(warm) and good(imp):
+                    per_call = (warm["median_s"] - imp["median_s"]) / stage_calls(n)
+                    parts.append(
+                        f"overhead per cached stage call = (warm − import_floor) / {stage_calls(n)} "
+                        f"calls = {per_call * 1000:.2f} ms"
+                    )
+                if good(cold) and good(fl) and fl["median_s"] > 0:
+                    parts.append(
+                        f"cold / floor(compute+io) = {cold['median_s'] / fl['median_s']:.2f} "
+                        f"(overhead {100 * (cold['median_s'] / fl['median_s'] - 1):.0f}% of the floor)"
+                    )
                 size = self.report_sizes.get((n, fw))
                 if size:
                     parts.append(
@@ -817,6 +880,9 @@ class Results:
                     derived.append(f"- N={n}, {fw}: " + "; ".join(parts))
         if derived:
             L += ["## Derived", ""] + derived + [""]
+        scaling = self._scaling_lines(frameworks, ns, proj)
+        if scaling:
+            L += ["## Scaling (median at the larger N / median at the smaller N)", ""] + scaling + [""]
         # warm runs that wrote cache files (i.e. were not fully warm)
         notes = []
         for (sc, n, fw), r in self.rows.items():

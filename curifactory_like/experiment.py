@@ -19,7 +19,7 @@ import traceback
 import warnings
 from typing import Any
 
-from . import hashing, utils
+from . import gcpolicy, hashing, utils
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
@@ -349,6 +349,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     except Exception as exc:
         _record_failure(mngr, exc, report and not dry)
         raise
+    gcpolicy.imports_done()
     results: Any = None
     try:
         if not no_dag:

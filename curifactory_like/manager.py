@@ -133,6 +133,8 @@ class ArtifactManager:
         """Run-scoped scratch folders removed when the run ends."""
         self.runtime = StageRuntime(self)
         self._pending_param_sets: dict[str, Any] = {}
+        self._flushed_param_sets: dict[str, tuple[int, str]] = {}
+        """Hash -> (id, name) of the parameter sets this run already wrote to the registry."""
         self._pending_combos: list[tuple[str, str, list[str]]] = []
 
         hashing.set_hash_mode(self.config.get("hash_mode", "v1"))
@@ -188,6 +190,8 @@ class ArtifactManager:
     def register_param_set(self, param_set: Any) -> None:
         """Queue a parameter set for the run registry (written in one transaction)."""
         if param_set.hash is not None:
+            if self._flushed_param_sets.get(param_set.hash) == (id(param_set), param_set.name):
+                return  # this very set is already in the registry (records re-register it)
             self._pending_param_sets[param_set.hash] = param_set
             if self.status == "LIVE" and self.stored and not self.map_mode:
                 self.flush_registry()
@@ -209,6 +213,9 @@ class ArtifactManager:
             store.register_param_sets(entries)
             for combo, active, members in self._pending_combos:
                 store.register_combo_hash(combo, active, members)
+        self._flushed_param_sets.update(
+            (h, (id(p), p.name)) for h, p in self._pending_param_sets.items()
+        )
         self._pending_param_sets.clear()
         self._pending_combos.clear()
 
@@ -245,7 +252,9 @@ class ArtifactManager:
         first = not self.stored
         fields = self._run_info_fields()
         if first:
-            self.pip_freeze = provenance.pip_freeze()
+            from .freeze_cache import cached_pip_freeze
+
+            self.pip_freeze = cached_pip_freeze(self.manager_cache_path)
             self.conda_env = provenance.conda_environment() or ""
             fields["pip_freeze"] = self.pip_freeze
             if self.conda_env:
@@ -394,6 +403,7 @@ class ArtifactManager:
             mapped.is_aggregate = record.is_aggregate
             mapped.combo_hash = record.combo_hash
             mapped.state_artifact_reps = copy.deepcopy(record.state_artifact_reps)
+            mapped._index_hints[True] = len(self.map.records)
             self.map.records.append(mapped)
         for record, mapped in zip(self.records, self.map.records, strict=True):
             mapped.input_records = [
@@ -539,7 +549,13 @@ class ArtifactManager:
 
     def get_str_timestamp(self) -> str:
         """The run timestamp as used in reference names."""
-        return self.run_timestamp.strftime(utils.TIMESTAMP_FORMAT)
+        cached = getattr(self, "_timestamp_string", None)  # formatted once per timestamp
+        if cached is None or cached[0] is not self.run_timestamp:
+            cached = self._timestamp_string = (
+                self.run_timestamp,
+                self.run_timestamp.strftime(utils.TIMESTAMP_FORMAT),
+            )
+        return cached[1]
 
     def get_reference_name(self) -> str:
         """``<experiment>_<run number>_<timestamp>``."""

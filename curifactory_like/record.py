@@ -111,8 +111,12 @@ class Record:
         """Per stage (map pass only): how it was called, for running it by reference."""
         self.stage_cachers: list[Any] | None = None
         """The cachers of the stage running right now (so a stage can ask for its paths)."""
+        self._index_hints: dict[bool, int] = {}
+        """Last known position in ``manager.records`` (False) / the mapped records (True)."""
+        self._params_representation: tuple[Any, dict[str, Any]] | None = None
         self.set_hash()
         if not hide:
+            self._index_hints[False] = len(manager.records)
             manager.records.append(self)
 
     # ------------------------------------------------------------------ hashing
@@ -126,6 +130,17 @@ class Record:
         register = getattr(self.manager, "register_param_set", None)
         if register is not None:
             register(self.params)
+
+    def params_representation(self) -> dict[str, Any] | None:
+        """The parameter set as hashed (``param_set_string_hash_representations``), computed
+        once per hash; every artifact sidecar of the record carries it. Treat it as read-only."""
+        if self.params is None:
+            return None
+        cached = self._params_representation
+        if cached is None or cached[0] != self.params.hash:
+            representation = hashing.param_set_string_hash_representations(self.params)
+            cached = self._params_representation = (self.params.hash, representation)
+        return cached[1]
 
     def get_hash(self) -> str:
         """The parameter set's hash, or the combo hash for an aggregate record."""
@@ -239,8 +254,13 @@ class Record:
     def get_record_index(self, map: bool = False) -> int:
         """This record's position in the manager's records (or the mapped records)."""
         records = self.manager.map.records if map else self.manager.records
+        # the position found last time is checked first: O(1) while the list only grows
+        hint = self._index_hints.get(map, -1)
+        if 0 <= hint < len(records) and records[hint] is self:
+            return hint
         for index, record in enumerate(records):
             if record is self:
+                self._index_hints[map] = index
                 return index
         return -1
 

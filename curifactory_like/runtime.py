@@ -45,7 +45,7 @@ from .record import (
     MapArtifactRepresentation,
     SkippedOutput,
 )
-from .stage import StageDefinition, _missing_signature_inputs
+from .stage import StageDefinition, _missing_signature_inputs, function_signature
 
 logger = logging.getLogger("curifactory_like.runtime")
 
@@ -100,7 +100,7 @@ def _accepts_var_keyword(function: Any) -> bool:
     import inspect
 
     try:
-        parameters = inspect.signature(function).parameters.values()
+        parameters = function_signature(function).parameters.values()
     except (TypeError, ValueError):
         return False
     return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)

@@ -70,11 +70,17 @@ class StageDefinition:
             raise self.declaration_problems[0]
 
 
+@functools.lru_cache(maxsize=1024)
+def function_signature(function: Callable[..., Any]) -> inspect.Signature:
+    """``inspect.signature(function)``, computed once per function (it costs ~0.1 ms a call)."""
+    return inspect.signature(function)
+
+
 def _missing_signature_inputs(
     function: Callable[..., Any], input_names: Sequence[str], function_inputs: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
     """Inputs missing from the signature, and inputs with no default and no value (curifactory)."""
-    signature = inspect.signature(function)
+    signature = function_signature(function)
     missing = [name for name in input_names if name not in signature.parameters]
     no_defaults = [
         name

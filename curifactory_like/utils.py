@@ -139,9 +139,9 @@ def init_logging(
 ) -> logging.Logger:
     """Configure the package logger: a plain file log and a rich (or plain) console log."""
     process = " {PID:%(process)s}" if include_process else ""
-    plain_format = logging.Formatter(
-        f"%(asctime)s [%(levelname)s]{process} - %(prefix)s%(message)s"
-    )
+    from .logformat import SharedFormatter
+
+    plain_format = SharedFormatter(f"%(asctime)s [%(levelname)s]{process} - %(prefix)s%(message)s")
     package_logger = logging.getLogger(LOGGER_NAME)
     root = logging.getLogger()
     for owner in (package_logger, root):

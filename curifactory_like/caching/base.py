@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 from datetime import datetime
 from typing import Any
 
 from .. import faults, hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
+from .sidecars import read_sidecar
 
 logger = logging.getLogger("curifactory_like.caching")
 
@@ -115,6 +117,10 @@ class Cacheable:
                     "path_override. Either pass a path directly into this cacher, or set "
                     "cacher.name = 'objectname'"
                 )
+            key = self._path_key(suffix)
+            memo = self.__dict__.get("_path_memo")
+            if key is not None and memo is not None and memo.get(suffix, (None,))[0] == key:
+                return str(memo[suffix][1])
             obj_name = self.name + self._resolve_suffix(self.name, suffix)
             path = self.record.get_path(
                 obj_name,
@@ -123,9 +129,34 @@ class Cacheable:
                 stage_name=self.stage,
                 track=self.track,
             )
+            if key is not None:
+                self.__dict__.setdefault("_path_memo", {})[suffix] = (key, path)
         if path not in self.cache_paths:
             self.cache_paths.append(path)
         return path
+
+    def _path_key(self, suffix: str | None) -> tuple[Any, ...] | None:
+        """Everything a cache path depends on, to reuse it while none of it changes.
+
+        ``None`` (compute every time) under ``--store-full``, where every ``get_path`` call
+        also tracks the path for the run folder.
+        """
+        record = self.record
+        manager = record.manager
+        if manager.store_full:
+            return None
+        return (
+            self.name,
+            self.stage if self.stage is not None else manager.current_stage_name,
+            self.subdir,
+            self.prefix,
+            self.extension,
+            self.track,
+            record.get_hash(),
+            manager.cache_path,
+            manager.prefix,
+            manager.experiment_name,
+        )
 
     def get_dir(self, suffix: str | None = None) -> str:
         """A directory path for multi-file artifacts (created if missing)."""
@@ -170,11 +201,7 @@ class Cacheable:
             "cacher_type": str(type(self)),
             "record_prior_stages": record.stages[:-1],
             "prior_records": [r.get_reference_name() for r in record.input_records],
-            "params": (
-                hashing.param_set_string_hash_representations(record.params)
-                if record.params is not None
-                else None
-            ),
+            "params": _params_representation(record),
             "extra": self.extra_metadata,
             "manager_run_info": manager.artifact_run_info(),
             "sidecar_version": SIDECAR_VERSION,
@@ -198,13 +225,13 @@ class Cacheable:
     def load_metadata(self) -> dict[str, Any] | None:
         """Read the sidecar into ``self.metadata`` / ``self.extra_metadata`` and return it."""
         metadata_path = self.get_path(METADATA_SUFFIX)
-        if os.path.exists(metadata_path):
-            with open(metadata_path, encoding="utf-8") as infile:
-                try:
-                    self.metadata = json.load(infile)
-                except json.JSONDecodeError:
-                    logger.error("Failed to read the JSON metadata file at %s", metadata_path)
-                    raise
+        try:
+            metadata = read_sidecar(metadata_path)
+        except json.JSONDecodeError:
+            logger.error("Failed to read the JSON metadata file at %s", metadata_path)
+            raise
+        if metadata is not None:
+            self.metadata = metadata
             self.extra_metadata = self.metadata.get("extra", {}) if self.metadata else {}
         return self.metadata
 
@@ -225,16 +252,17 @@ class Cacheable:
         curifactory, or by a cacher's own ``save_metadata``) are trusted on size alone.
         """
         path = self.get_path()
-        if not os.path.exists(path):
+        try:
+            artifact_stat = os.stat(path)
+        except OSError:
             return "artifact missing"
         metadata_path = self.get_path(METADATA_SUFFIX)
-        if not os.path.exists(metadata_path):
-            return f"metadata sidecar {metadata_path} missing"
         try:
-            with open(metadata_path, encoding="utf-8") as infile:
-                metadata = json.load(infile)
+            metadata = read_sidecar(metadata_path)
         except (OSError, json.JSONDecodeError):
             return f"metadata sidecar {metadata_path} unreadable"
+        if metadata is None:
+            return f"metadata sidecar {metadata_path} missing"
         if not isinstance(metadata, dict):
             return f"metadata sidecar {metadata_path} malformed"
         expected_size = metadata.get("artifact_size")
@@ -242,7 +270,8 @@ class Cacheable:
             return None
         if metadata.get("sidecar_version") != SIDECAR_VERSION:
             return f"metadata sidecar {metadata_path} is from another version"
-        if path_size(path) != expected_size:
+        size = path_size(path) if stat.S_ISDIR(artifact_stat.st_mode) else artifact_stat.st_size
+        if size != expected_size:
             return f"size of {path} differs from its sidecar (torn or modified write)"
         if full and file_checksum(path) != metadata.get("artifact_checksum"):
             return f"checksum of {path} differs from its sidecar (corrupted or modified)"
@@ -276,3 +305,13 @@ class Cacheable:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, stage={self.stage!r})"
+
+
+def _params_representation(record: Any) -> dict[str, Any] | None:
+    """The record's parameter set as hashed (computed once per record when it can be)."""
+    cached = getattr(record, "params_representation", None)
+    if cached is not None:
+        return cached()  # type: ignore[no-any-return]
+    if record.params is None:
+        return None
+    return hashing.param_set_string_hash_representations(record.params)

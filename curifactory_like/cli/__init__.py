@@ -275,8 +275,11 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
         )
         if args.no_log:
             options["log_file"] = False
+    from ..gcpolicy import batch_mode
+
     try:
-        results, manager = run_experiment(args.experiment_name, **options)
+        with batch_mode():
+            results, manager = run_experiment(args.experiment_name, **options)
     except CurifactoryError as exc:
         if args.verbose:
             import traceback

@@ -29,31 +29,51 @@ def _producer(dag: Any, artifact_indices: list[int]) -> str:
     return ""
 
 
-def print_dag(dag: Any, plain: bool = False) -> None:
-    """Every record, its stage calls with the planned action and reason, and who made the cache."""
-    from rich.markup import escape
-
-    console = _console(plain)
+def _dag_lines(dag: Any) -> Any:
+    """The map as lines of ``(text, style)`` segments (style ``""`` for unstyled text)."""
     plan = dag.plan
     for record_index, record in enumerate(dag.records):
-        console.print(f"[bold]{escape(dag.get_record_string(record_index))}[/bold]")
+        yield [(dag.get_record_string(record_index), "bold")]
         for position, stage_name in enumerate(record.stages):
             decision = plan.decision_for(record_index, position) if plan else None
             action = decision.action if decision else Action.SKIP
             outputs = record.stage_outputs[position]
-            names = escape(", ".join(str(dag.artifacts[i].name) for i in outputs) or "-")
+            names = ", ".join(str(dag.artifacts[i].name) for i in outputs) or "-"
             made_by = _producer(dag, outputs)
-            made = f"  [dim](cached by {made_by})[/dim]" if made_by else ""
-            reason = escape(decision.reason) if decision else ""
-            console.print(
-                f"  [{_STYLE[action]}]{action.value:<9}[/{_STYLE[action]}] {stage_name} -> "
-                f"{names}{made}\n             [dim]{reason}[/dim]"
-            )
+            line = [("  ", ""), (f"{action.value:<9}", _STYLE[action]),
+                    (f" {stage_name} -> {names}", "")]
+            if made_by:
+                line += [("  ", ""), (f"(cached by {made_by})", "dim")]
+            yield line
+            yield [("             ", ""), (decision.reason if decision else "", "dim")]
     if plan is not None:
         totals = plan.totals()
+        yield [("Totals:", "bold"),
+               (" " + ", ".join(f"{count} {action}" for action, count in totals.items()), "")]
+
+
+def print_dag(dag: Any, plain: bool = False) -> None:
+    """Every record, its stage calls with the planned action and reason, and who made the cache.
+
+    On a terminal the lines are styled with rich; otherwise (a pipe or a file, where rich would
+    drop the styles anyway) the same text is written directly, which for a 1,000-record map is
+    ~20x cheaper than a rich print per line.
+    """
+    import sys
+
+    from rich.markup import escape
+
+    console = _console(plain)
+    if not console.is_terminal:
+        out = sys.stdout
+        for line in _dag_lines(dag):
+            out.write("".join(text for text, _ in line) + "\n")
+        out.flush()
+        return
+    for line in _dag_lines(dag):
         console.print(
-            "[bold]Totals:[/bold] "
-            + ", ".join(f"{count} {action}" for action, count in totals.items())
+            "".join(f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
+                    for text, style in line)
         )
 
 
@@ -69,10 +89,16 @@ def print_error(message: str) -> None:
 
 def print_run_summary(manager: Any, plain: bool = False) -> None:
     """One closing line: the run reference, its status and where its log is."""
+    import sys
+
+    status = manager.status
+    error = f" - {manager.error}" if manager.error and status == "error" else ""
+    if not sys.stdout.isatty():  # the same text rich would print, without importing rich
+        print(f"Run {manager.get_reference_name()}: {status}{error}", flush=True)
+        return
     from rich.markup import escape
 
     console = _console(plain)
-    status = manager.status
     style = "green" if status == "complete" else "red"
     console.print(
         f"Run [bold]{manager.get_reference_name()}[/bold]: [{style}]{status}[/{style}]"
