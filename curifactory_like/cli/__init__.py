@@ -127,14 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _command_modules() -> list[Any]:
     import importlib
 
-    modules = []
-    for name in COMMAND_MODULES:
-        try:
-            modules.append(importlib.import_module(f"{__name__}.{name}"))
-        except ModuleNotFoundError as exc:  # a command module not written yet (development only)
-            if exc.name != f"{__name__}.{name}":
-                raise
-    return modules
+    return [importlib.import_module(f"{__name__}.{name}") for name in COMMAND_MODULES]
 
 
 def _command_names(parser: argparse.ArgumentParser) -> set[str]:
