@@ -44,6 +44,37 @@ def test_pip_freeze_cache_ignores_a_corrupt_cache_file(tmp_path: Path) -> None:
     assert json.loads((tmp_path / CACHE_NAME).read_text())["text"] == pip_freeze()
 
 
+def test_pip_freeze_user_copy_serves_a_project_whose_data_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold run (data/ removed) reuses the per-user copy; a folder others can write is not
+    used."""
+    import shutil
+    import tempfile
+
+    from curifactory_like.freeze_cache import user_cache_dir
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    data = tmp_path / "data"
+    first = cached_pip_freeze(str(data))
+    user = user_cache_dir()
+    assert user is not None and user.startswith(str(tmp_path / "tmp"))
+    user_copy = Path(user) / CACHE_NAME
+    marked = json.loads(user_copy.read_text())
+    marked["text"] = first + "# from the user copy\n"
+    user_copy.write_text(json.dumps(marked))
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data)) == first + "# from the user copy\n"
+    assert json.loads((data / CACHE_NAME).read_text())["text"] == marked["text"]
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data), shared=False) == pip_freeze()
+    os.chmod(user, 0o777)
+    assert user_cache_dir() is None
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data)) == pip_freeze()
+
+
 def test_sidecar_reads_follow_rewrites_and_hand_out_copies(tmp_path: Path) -> None:
     """A rewritten sidecar is parsed again; callers cannot change each other's copy."""
     path = tmp_path / "a_metadata.json"
