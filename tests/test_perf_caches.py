@@ -157,3 +157,27 @@ def test_gc_batch_mode_is_undone_after_the_block() -> None:
     assert gc.get_freeze_count() == 0
     gcpolicy.imports_done()  # outside batch mode: nothing frozen
     assert gc.get_freeze_count() == 0
+
+
+def test_map_to_a_pipe_writes_the_plain_map_without_importing_rich(project) -> None:
+    """`experiment map` into a pipe prints the map text without loading rich (its import is a
+    noticeable part of a map's time); the output is the plain text of every stage call."""
+    import subprocess
+
+    from _projects import command_env, write_tiny
+
+    root = write_tiny(project.root)
+    script = (
+        "import sys; sys.path.insert(0, '.'); from curifactory_like.cli import main; "
+        "status = main(['map', 'tiny']); "
+        "sys.stderr.write('RICH_LOADED=%s' % any(m.split('.')[0] == 'rich' for m in sys.modules));"
+        "sys.exit(status)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+        env=command_env(), timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RICH_LOADED=False" in result.stderr
+    assert "Totals: 9 compute, 0 overwrite, 0 load, 0 skip" in result.stdout
+    assert "\x1b[" not in result.stdout
