@@ -100,6 +100,10 @@ class Scheduler:
         """Calls whose inputs all exist, in the order they became ready."""
         self._by_id: dict[int, StageCall] = {}
         self._same_key: dict[tuple[str, ...], list[int]] = {}
+        self._chains: dict[int, list[int]] = {}
+        """Chain head -> the calls (head first) submitted with it as one task."""
+        self._followers: dict[int, list[int]] = {}
+        """Task id of a running chain -> the follower calls submitted with it."""
 
     # ------------------------------------------------------------------ building tasks
 
@@ -118,11 +122,18 @@ class Scheduler:
             self._record_specs[index] = spec
         return spec
 
-    def _input_ref(self, artifact_index: int, records: dict[int, RecordSpec]) -> InputRef:
+    def _input_ref(
+        self,
+        artifact_index: int,
+        records: dict[int, RecordSpec],
+        chain: frozenset[int] = frozenset(),
+    ) -> InputRef:
         artifact = self.dag.artifacts[artifact_index]
         records.setdefault(artifact.record_index, self._record_spec(artifact.record_index))
         producer = self._producer_of.get(artifact_index)
         name = str(artifact.name)
+        if producer is not None and producer.call_id in chain:
+            return InputRef(artifact.record_index, artifact.stage_name, name, in_chain=True)
         if artifact.cacher is None:
             outcome = self.outcomes.get(producer.key) if producer is not None else None
             carried = outcome.carried.get(name) if outcome is not None else None
@@ -146,7 +157,9 @@ class Scheduler:
             lazy=lazy,
         )
 
-    def _task(self, task_id: int, call: StageCall) -> StageTask:
+    def _task(
+        self, task_id: int, call: StageCall, chain: frozenset[int] = frozenset()
+    ) -> StageTask:
         detail = call.detail
         assert detail is not None, f"no map detail for {call.stage_name}"
         definition = detail.definition
@@ -156,9 +169,9 @@ class Scheduler:
         inputs: dict[str, Any] = {}
         for name, source in detail.inputs.items():
             if isinstance(source, list):
-                inputs[name] = [(r, self._input_ref(a, records)) for r, a in source]
+                inputs[name] = [(r, self._input_ref(a, records, chain)) for r, a in source]
             else:
-                inputs[name] = self._input_ref(source, records)
+                inputs[name] = self._input_ref(source, records, chain)
         importable = "<locals>" not in definition.qualname
         decision = self.dag.plan.decisions[call.key]
         return StageTask(
@@ -210,6 +223,8 @@ class Scheduler:
         pending = {c.call_id: c for c in executing}
         self._by_id = by_id
         self._ready = [c.call_id for c in executing if not waiting_on[c.call_id]]
+        if self.executor.chains:
+            self._chains = self._build_chains(executing, waiting_on, cache_keys)
         self.executor.start(context)
         started = time.perf_counter()
         display = _ProgressDisplay(len(executing), self.executor.name) if self.progress else None
@@ -221,7 +236,7 @@ class Scheduler:
                 if not self._tasks:
                     break
                 for result in self.executor.collect(timeout=None):
-                    self._finish(result, by_id, pending, waiting_on, running_keys, cache_keys)
+                    self._finish_task(result, by_id, pending, waiting_on, running_keys, cache_keys)
         finally:
             self.executor.stop()
             if display is not None:
@@ -234,6 +249,49 @@ class Scheduler:
             time.perf_counter() - started,
         )
         return self.outcomes
+
+    def _build_chains(
+        self,
+        executing: list[StageCall],
+        waiting_on: dict[int, set[int]],
+        cache_keys: dict[int, tuple[str, ...] | None],
+    ) -> dict[int, list[int]]:
+        """Group each record's dependent calls into chains run as one task.
+
+        A call joins the chain of its producers when every executing call it depends on is in
+        that one chain of the same record, and neither it nor the chain's head is an aggregate
+        call, has a timeout (the parent enforces timeouts per task) or shares its cache paths
+        with another call (such calls run once, see ``_same_key``). Calls are visited in run order, so producers come first.
+        """
+        head_of: dict[int, int] = {}
+        chains: dict[int, list[int]] = {}
+        for call in executing:
+            call_id = call.call_id
+            producers = waiting_on[call_id]
+            heads = {head_of.get(p) for p in producers}
+            head = next(iter(heads)) if len(heads) == 1 else None
+            chainable = self._chainable(call, cache_keys)
+            if (
+                chainable
+                and head is not None
+                and head in chains
+                and self._by_id[head].record_index == call.record_index
+            ):
+                head_of[call_id] = head
+                chains[head].append(call_id)
+                continue
+            head_of[call_id] = call_id
+            if chainable:
+                chains[call_id] = [call_id]
+        return {head: members for head, members in chains.items() if len(members) > 1}
+
+    def _chainable(self, call: StageCall, cache_keys: dict[int, tuple[str, ...] | None]) -> bool:
+        if call.is_aggregate or call.detail is None:
+            return False
+        if self.manager.runtime.timeout_override or call.detail.definition.timeout:
+            return False
+        key = cache_keys.get(call.call_id)
+        return key is None or len(self._same_key.get(key, [])) == 1
 
     def _cache_key(self, call: StageCall) -> tuple[str, ...] | None:
         paths = [getattr(self.dag.artifacts[a], "path", None) for a in call.output_artifacts]
@@ -272,7 +330,64 @@ class Scheduler:
             outcome.state = CallState.RUNNING
             outcome.executor = self.executor.name
             self._tasks[call_id] = call
+            self._attach_followers(task, pending, cache_keys, running_keys)
             self.executor.submit(task)
+
+    def _attach_followers(
+        self,
+        task: StageTask,
+        pending: dict[int, StageCall],
+        cache_keys: dict[int, tuple[str, ...] | None],
+        running_keys: dict[tuple[str, ...], StageCall],
+    ) -> None:
+        """Add the rest of the task's chain to it (all of it, or none when one cannot be built)."""
+        members = self._chains.pop(task.task_id, None)
+        if not members or any(m not in pending for m in members[1:]):
+            return
+        chain = frozenset(members)
+        try:
+            followers = [self._task(m, pending[m], chain) for m in members[1:]]
+        except Exception:
+            return  # each follower is then submitted on its own, which reports the error
+        for follower in followers:
+            call = pending.pop(follower.task_id)
+            outcome = self.outcomes[call.key]
+            outcome.state = CallState.RUNNING
+            outcome.executor = self.executor.name
+            key = cache_keys[call.call_id]
+            if key is not None:
+                running_keys[key] = call
+            self._tasks[call.call_id] = call
+        task.followers = followers
+        self._followers[task.task_id] = members[1:]
+
+    def _finish_task(
+        self,
+        result: TaskResult,
+        by_id: dict[int, StageCall],
+        pending: dict[int, StageCall],
+        waiting_on: dict[int, set[int]],
+        running_keys: dict[tuple[str, ...], StageCall],
+        cache_keys: dict[int, tuple[str, ...] | None],
+    ) -> None:
+        """Record a task's result and those of its followers; followers that did not run (the
+        chain stopped at a failure, or its worker died) wait again like any pending call."""
+        ran = {r.task_id for r in result.followers}
+        for follower_id in self._followers.pop(result.task_id, []):
+            if follower_id in ran:
+                continue
+            call = self._tasks.pop(follower_id)
+            key = cache_keys[follower_id]
+            if key is not None:
+                running_keys.pop(key, None)
+            self.outcomes[call.key].state = CallState.PENDING
+            self.outcomes[call.key].executor = ""
+            pending[follower_id] = call
+            if not waiting_on.get(follower_id):
+                self._ready.append(follower_id)
+        self._finish(result, by_id, pending, waiting_on, running_keys, cache_keys)
+        for follower_result in result.followers:
+            self._finish(follower_result, by_id, pending, waiting_on, running_keys, cache_keys)
 
     def _finish(
         self,

@@ -497,3 +497,49 @@ def test_parallel_with_dry_cache_runs_serially_and_writes_no_cache(tmp_path: Pat
     assert "--parallel/--dask ignored" in output(result)
     assert cache_files(root / "data" / "cache") == []
     assert tiny_calls(root) == expected_calls(STAGES, "abc")
+
+
+def test_parallel_runs_a_records_dependent_calls_in_one_worker(graph):
+    """--parallel submits a record's chain of dependent calls as one task: the chain's calls
+    run in one worker process (values passed in memory), with the same artifacts as serial."""
+    _, manager = run_experiment("graph", param_files=["graph"], report=False, parallel=2)
+    assert manager.status == "complete"
+    pids: dict[str, set[str]] = {}
+    for name in os.listdir("calls"):
+        stage, record, pid = name.split("-")[:3]
+        if record != "agg":
+            pids.setdefault(record, set()).add(pid)
+    assert sorted(pids) == ["p0", "p1", "p2", "p3"]
+    assert all(len(p) == 1 for p in pids.values()), pids
+    assert sorted(calls()) == EXPECTED_CALLS
+    states = {o.state.value for o in manager.call_outcomes}
+    assert states == {"finished"}
+    parallel_cache = cache_contents(graph)
+    for path in graph.cache.iterdir():
+        if path.is_file():
+            path.unlink()
+    _, serial = run_experiment("graph", param_files=["graph"], report=False)
+    assert serial.status == "complete"
+    assert cache_contents(graph) == parallel_cache
+
+
+def test_failure_inside_a_chain_still_runs_independent_calls(graph):
+    """When a chained call fails, the calls of its chain that do not depend on it still run
+    (on their own) and its dependents are marked upstream_failed."""
+    graph.params("failing", '''
+from experiments.graph import Params
+
+def get_params():
+    return [Params(name="p0", x=0, fail=True)]
+''')
+    _, manager = run_experiment("graph", param_files=["failing"], report=False, parallel=2)
+    assert manager.status == "error"
+    states = {o.stage: o.state.value for o in manager.call_outcomes}
+    assert states == {
+        "base": "finished",
+        "left": "failed",
+        "right": "finished",
+        "joined": "upstream_failed",
+        "total": "upstream_failed",
+    }
+    assert calls() == ["base-p0", "left-p0", "right-p0"]

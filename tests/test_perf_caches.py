@@ -44,6 +44,37 @@ def test_pip_freeze_cache_ignores_a_corrupt_cache_file(tmp_path: Path) -> None:
     assert json.loads((tmp_path / CACHE_NAME).read_text())["text"] == pip_freeze()
 
 
+def test_pip_freeze_user_copy_serves_a_project_whose_data_was_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold run (data/ removed) reuses the per-user copy; a folder others can write is not
+    used."""
+    import shutil
+    import tempfile
+
+    from curifactory_like.freeze_cache import user_cache_dir
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    data = tmp_path / "data"
+    first = cached_pip_freeze(str(data))
+    user = user_cache_dir()
+    assert user is not None and user.startswith(str(tmp_path / "tmp"))
+    user_copy = Path(user) / CACHE_NAME
+    marked = json.loads(user_copy.read_text())
+    marked["text"] = first + "# from the user copy\n"
+    user_copy.write_text(json.dumps(marked))
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data)) == first + "# from the user copy\n"
+    assert json.loads((data / CACHE_NAME).read_text())["text"] == marked["text"]
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data), shared=False) == pip_freeze()
+    os.chmod(user, 0o777)
+    assert user_cache_dir() is None
+    shutil.rmtree(data)
+    assert cached_pip_freeze(str(data)) == pip_freeze()
+
+
 def test_sidecar_reads_follow_rewrites_and_hand_out_copies(tmp_path: Path) -> None:
     """A rewritten sidecar is parsed again; callers cannot change each other's copy."""
     path = tmp_path / "a_metadata.json"
@@ -126,3 +157,27 @@ def test_gc_batch_mode_is_undone_after_the_block() -> None:
     assert gc.get_freeze_count() == 0
     gcpolicy.imports_done()  # outside batch mode: nothing frozen
     assert gc.get_freeze_count() == 0
+
+
+def test_map_to_a_pipe_writes_the_plain_map_without_importing_rich(project) -> None:
+    """`experiment map` into a pipe prints the map text without loading rich (its import is a
+    noticeable part of a map's time); the output is the plain text of every stage call."""
+    import subprocess
+
+    from _projects import command_env, write_tiny
+
+    root = write_tiny(project.root)
+    script = (
+        "import sys; sys.path.insert(0, '.'); from curifactory_like.cli import main; "
+        "status = main(['map', 'tiny']); "
+        "sys.stderr.write('RICH_LOADED=%s' % any(m.split('.')[0] == 'rich' for m in sys.modules));"
+        "sys.exit(status)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+        env=command_env(), timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RICH_LOADED=False" in result.stderr
+    assert "Totals: 9 compute, 0 overwrite, 0 load, 0 skip" in result.stdout
+    assert "\x1b[" not in result.stdout

@@ -61,20 +61,39 @@ def print_dag(dag: Any, plain: bool = False) -> None:
     """
     import sys
 
+    if _plain_stdout():  # rich would not style it either: no need to import rich at all
+        _write_plain(dag, sys.stdout)
+        return
     from rich.markup import escape
 
     console = _console(plain)
     if not console.is_terminal:
-        out = sys.stdout
-        for line in _dag_lines(dag):
-            out.write("".join(text for text, _ in line) + "\n")
-        out.flush()
+        _write_plain(dag, sys.stdout)
         return
     for line in _dag_lines(dag):
         console.print(
             "".join(f"[{style}]{escape(text)}[/{style}]" if style else escape(text)
                     for text, style in line)
         )
+
+
+def _plain_stdout() -> bool:
+    """Whether stdout is not a terminal and nothing asks rich to treat it as one."""
+    import os
+    import sys
+
+    if os.environ.get("FORCE_COLOR") or os.environ.get("TTY_COMPATIBLE"):
+        return False
+    try:
+        return not sys.stdout.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stdout: let rich decide
+        return False
+
+
+def _write_plain(dag: Any, out: Any) -> None:
+    for line in _dag_lines(dag):
+        out.write("".join(text for text, _ in line) + "\n")
+    out.flush()
 
 
 def print_error(message: str) -> None:

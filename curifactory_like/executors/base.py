@@ -49,6 +49,8 @@ class InputRef:
     cacher_blob: bytes | None = None
     carried_path: str | None = None
     lazy: bool = False
+    in_chain: bool = False
+    """Made by an earlier call of the same task chain: the worker already holds the value."""
 
 
 @dataclass
@@ -99,6 +101,9 @@ class StageTask:
     attempts: int = 1
     """1 + retries: the parent allows ``timeout * attempts`` before stopping a worker."""
     resources: dict[str, float] = field(default_factory=dict)
+    followers: list[StageTask] = field(default_factory=list)
+    """Calls of the same record run after this one in the same worker, in order, with the
+    values computed by earlier calls of the chain kept in memory (see ``Executor.chains``)."""
 
 
 @dataclass
@@ -117,12 +122,17 @@ class TaskResult:
     """Output name -> carried pickle, for outputs without a cacher."""
     log_lines: list[str] = field(default_factory=list)
     worker: str = ""
+    followers: list[TaskResult] = field(default_factory=list)
+    """Results of the task's followers that ran (a chain stops at its first failure)."""
 
 
 class Executor(abc.ABC):
     """Runs stage tasks. ``start``, ``submit``, ``collect`` (wait for results), ``stop``."""
 
     name = "executor"
+    chains = False
+    """Whether the executor runs a task's ``followers`` (a record's chain of dependent calls as
+    one task, so intermediates stay in the worker's memory instead of being reloaded)."""
 
     @abc.abstractmethod
     def start(self, context: WorkerContext) -> None:

@@ -62,6 +62,7 @@ class ProcessExecutor(Executor):
     """Runs tasks on N local worker processes."""
 
     name = "processes"
+    chains = True
 
     def __init__(self, workers: int):
         if workers < 1:

@@ -133,7 +133,40 @@ def _bind_input(records: dict[int, Record], ref: InputRef) -> Any:
 
 
 def run_task(context: WorkerContext, task: StageTask) -> TaskResult:
-    """Run one task and describe the outcome; never raises for a failing stage."""
+    """Run one task (and its chain of followers, if any); never raises for a failing stage.
+
+    The followers run in order on the same records, so a value one call of the chain computed
+    is passed to the next in memory, exactly as in a serial run; every output is still written
+    to the cache with its sidecar. The chain stops at the first failing call.
+    """
+    records: dict[int, Record] = {}
+    try:
+        manager = _manager(context)
+    except BaseException as exc:  # reported to the parent like a failing stage
+        return _failure(task, exc, [], time.perf_counter())
+    result = _run_one(context, manager, records, task)
+    for follower in task.followers:
+        if not result.ok or (result.followers and not result.followers[-1].ok):
+            break
+        result.followers.append(_run_one(context, manager, records, follower))
+    return result
+
+
+def _failure(task: StageTask, exc: BaseException, lines: list[str], started: float) -> TaskResult:
+    return TaskResult(
+        task.task_id,
+        False,
+        seconds=time.perf_counter() - started,
+        error="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        error_type=type(exc).__name__,
+        log_lines=lines,
+        worker=f"pid {os.getpid()}",
+    )
+
+
+def _run_one(
+    context: WorkerContext, manager: WorkerManager, records: dict[int, Record], task: StageTask
+) -> TaskResult:
     started = time.perf_counter()
     handler = _ListHandler(f"[{task.label}]")
     package_logger = logging.getLogger("curifactory_like")
@@ -141,17 +174,19 @@ def run_task(context: WorkerContext, task: StageTask) -> TaskResult:
     previous_level = package_logger.level
     package_logger.setLevel(context.log_level)
     try:
-        manager = _manager(context)
         definition = _resolve_definition(task)
-        records = {index: _build_record(manager, spec) for index, spec in task.records.items()}
+        for index, spec in task.records.items():
+            if index not in records:
+                records[index] = _build_record(manager, spec)
         record = records[task.record.index]
         record.stages = list(task.prior_stages)
         for name, source in task.inputs.items():
             if isinstance(source, list):
                 for index, ref in source:
-                    records[index].state[name] = _bind_input(records, ref)
-                    records[index].state_artifact_reps[name] = -1
-            else:
+                    if not ref.in_chain:
+                        records[index].state[name] = _bind_input(records, ref)
+                        records[index].state_artifact_reps[name] = -1
+            elif not source.in_chain:
                 record.state[name] = _bind_input(records, source)
                 record.state_artifact_reps[name] = -1
         args, kwargs = cloudpickle.loads(task.args_blob)
@@ -160,9 +195,12 @@ def run_task(context: WorkerContext, task: StageTask) -> TaskResult:
         aggregated = (
             [records[i] for i in task.record.input_records] if definition.is_aggregate else None
         )
+        known = len(manager.artifacts)
         manager.runtime.call_stage(definition, record, tuple(args), dict(kwargs), aggregated)
         written = [
-            str(a.file) for a in manager.artifacts if getattr(a, "file", "no file") != "no file"
+            str(a.file)
+            for a in manager.artifacts[known:]
+            if getattr(a, "file", "no file") != "no file"
         ]
         carried = _carry_outputs(context, task, record, definition)
         return TaskResult(
@@ -175,15 +213,7 @@ def run_task(context: WorkerContext, task: StageTask) -> TaskResult:
             worker=f"pid {os.getpid()}",
         )
     except BaseException as exc:  # reported to the parent, which decides what follows
-        return TaskResult(
-            task.task_id,
-            False,
-            seconds=time.perf_counter() - started,
-            error="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-            error_type=type(exc).__name__,
-            log_lines=handler.lines,
-            worker=f"pid {os.getpid()}",
-        )
+        return _failure(task, exc, handler.lines, started)
     finally:
         package_logger.removeHandler(handler)
         package_logger.setLevel(previous_level)
