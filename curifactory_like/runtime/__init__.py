@@ -20,12 +20,15 @@ The runtime is split by step; ``StageRuntime`` combines them:
 * ``stage_runtime.py``: ``StageRuntime.call_stage``, the entry point.
 """
 
-from .base import StageRuntimeBase, logger
+from .base import StageRuntimeBase
+from .base import logger as logger
 from .call_context import CallContext
-from .computing import _STORAGE_ERRORS, ComputingMixin, deadline
+from .computing import _STORAGE_ERRORS as _STORAGE_ERRORS
+from .computing import ComputingMixin, deadline
 from .deciding import DecidingMixin
 from .loading import LoadingMixin
-from .preparation import PreparationMixin, _accepts_var_keyword
+from .preparation import PreparationMixin
+from .preparation import _accepts_var_keyword as _accepts_var_keyword
 from .stage_runtime import StageRuntime
 
 __all__ = [
@@ -37,7 +40,4 @@ __all__ = [
     "StageRuntime",
     "StageRuntimeBase",
     "deadline",
-    "logger",
-    "_STORAGE_ERRORS",
-    "_accepts_var_keyword",
 ]
