@@ -88,6 +88,7 @@ class Scenario:
     computes: bool = False
     fixed_argv: str = ""  # for kind == "fixed": which command (see Framework.fixed_argv)
     floor_mode: str = ""  # for kind == "floor"
+    ours_only: bool = False  # a curifactory_like option curifactory does not have
 
 
 SCENARIOS: list[Scenario] = [
@@ -123,6 +124,7 @@ SCENARIOS: list[Scenario] = [
         "project",
         "warm with --code-changes ignore: no code fingerprint comparisons "
         "(fingerprint cost = warm - warm_code_ignore; curifactory_like only)",
+        ours_only=True,
         start="snapshot",
         flags=("--code-changes", "ignore"),
     ),
@@ -1201,7 +1203,7 @@ def main(argv: list[str] | None = None) -> int:
                         if fw.error:
                             res.fail(sc_name, n, name, fw.error)
                             continue
-                        if name not in projects:
+                        if name not in projects or (sc.ours_only and name != "curifactory_like"):
                             continue
                         project = projects[name]
                         if sc.start == "snapshot":
