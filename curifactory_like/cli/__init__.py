@@ -16,7 +16,7 @@ from typing import Any
 
 from .completion import completer_experiments, completer_params
 
-__all__ = ["build_parser", "completer_experiments", "completer_params", "main"]
+__all__ = ["build_parser", "completer_experiments", "completer_params", "main", "selection_options"]
 
 COMMANDS = ("run", "map", "hashes", "paths", "params", "ls", "runs", "reports")
 #: Modules of this package that add further commands. Each has ``register(sub)``, which adds
@@ -137,6 +137,23 @@ def _command_names(parser: argparse.ArgumentParser) -> set[str]:
     return names
 
 
+def selection_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``run_experiment`` keyword arguments of the options ``_add_selection`` adds."""
+    return dict(
+        param_files=args.parameters_name,
+        overwrite_override=args.overwrite,
+        cache_dir_override=args.cache,
+        stage_overwrites=args.overwrite_stage,
+        param_set_names=args.names,
+        param_set_indices=args.indices,
+        global_param_set_indices=args.global_indices,
+        prefix=args.prefix,
+        lazy=args.lazy,
+        ignore_lazy=args.ignore_lazy,
+        code_changes=args.code_changes,
+    )
+
+
 def _normalise_argv(argv: list[str], commands: set[str] | frozenset[str] = frozenset(COMMANDS)) -> list[str]:
     """``experiment EXP ...`` (curifactory's form) means ``experiment run EXP ...``."""
     if argv and not argv[0].startswith("-") and argv[0] not in commands:
@@ -224,17 +241,7 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
 
     inspect_only = command != "run"
     options: dict[str, Any] = dict(
-        param_files=args.parameters_name,
-        overwrite_override=args.overwrite,
-        cache_dir_override=args.cache,
-        stage_overwrites=args.overwrite_stage,
-        param_set_names=args.names,
-        param_set_indices=args.indices,
-        global_param_set_indices=args.global_indices,
-        prefix=args.prefix,
-        lazy=args.lazy,
-        ignore_lazy=args.ignore_lazy,
-        code_changes=args.code_changes,
+        **selection_options(args),
         log_debug=args.verbose,
         run_string=shlex.join(["experiment", *raw]),
         map_only=command == "map",

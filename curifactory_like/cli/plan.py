@@ -14,7 +14,7 @@ import shlex
 import sys
 from typing import Any
 
-from . import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED, _add_selection
+from . import EXIT_BAD_INPUT, EXIT_OK, EXIT_RUN_FAILED, _add_selection, selection_options
 
 
 def register(sub: Any) -> None:
@@ -42,17 +42,7 @@ def handle(args: argparse.Namespace) -> int:
     try:
         dag, manager = run_experiment(
             args.experiment_name,
-            param_files=args.parameters_name,
-            overwrite_override=args.overwrite,
-            cache_dir_override=args.cache,
-            stage_overwrites=args.overwrite_stage,
-            param_set_names=args.names,
-            param_set_indices=args.indices,
-            global_param_set_indices=args.global_indices,
-            prefix=args.prefix,
-            lazy=args.lazy,
-            ignore_lazy=args.ignore_lazy,
-            code_changes=args.code_changes,
+            **selection_options(args),
             log=True,
             log_debug=args.verbose,
             quiet=not args.verbose,
