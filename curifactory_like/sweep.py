@@ -250,20 +250,12 @@ def _replace(base: T, changes: Mapping[str, Any]) -> T:
         copied = copy.deepcopy(base)
     except Exception:  # an uncopyable value (a lock, a connection): share it, as replace() does
         copied = base
-    direct: dict[str, Any] = {"hash": None} if hasattr(copied, "hash") else {}
-    nested: dict[str, dict[str, Any]] = {}
-    for field_name, value in changes.items():
-        head, _, rest = field_name.partition(".")
-        if rest:
-            nested.setdefault(head, {})[rest] = value
-        else:
-            direct[field_name] = value
-    for head, inner in nested.items():
-        direct[head] = _replace_nested(getattr(copied, head), inner)
-    return dataclasses.replace(copied, **direct)  # type: ignore[type-var]
+    unpinned = {"hash": None} if hasattr(copied, "hash") else {}
+    return _replace_nested(copied, {**unpinned, **changes})
 
 
 def _replace_nested(target: Any, changes: Mapping[str, Any]) -> Any:
+    """``dataclasses.replace`` where a dotted name (``"model.lr"``) reaches a nested dataclass."""
     direct: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
     for field_name, value in changes.items():

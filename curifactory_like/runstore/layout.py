@@ -52,6 +52,9 @@ UNVERIFIED = frozenset({MANIFEST_NAME, RUN_INFO_NAME})
 """Files not listed in the manifest (they contain it)."""
 
 
+_RECOPY_HINT = "copy the whole run folder again, or re-export it from its source"
+
+
 def stored_location(path: str, cache_path: str, project_dir: str) -> str:
     """Where ``path`` (a file of the run) is kept in the run folder, relative to the folder.
 
@@ -129,28 +132,28 @@ def verify_files(folder: str, manifest: dict[str, Any]) -> int:
 
     Raises RunFolderError naming the first missing, truncated or modified file.
     """
-    for entry in manifest.get("files", []):
+    for entry in manifest.get("files", []):  # each check names the file and what was expected
         relative = str(entry["path"])
         path = os.path.join(folder, relative)
         if not os.path.exists(path):
             raise RunFolderError(
                 f"run folder {folder}: {relative} is missing (the manifest expects "
                 f"{entry['size']} bytes, {entry['checksum']})",
-                hint="copy the whole run folder again, or re-export it from its source",
+                hint=_RECOPY_HINT,
             )
         size = path_size(path)
         if size != entry["size"]:
             raise RunFolderError(
                 f"run folder {folder}: {relative} is truncated or modified ({size} bytes, the "
                 f"manifest expects {entry['size']} bytes)",
-                hint="copy the whole run folder again, or re-export it from its source",
+                hint=_RECOPY_HINT,
             )
         checksum = file_checksum(path)
         if checksum != entry["checksum"]:
             raise RunFolderError(
                 f"run folder {folder}: {relative} is corrupted or modified (checksum "
                 f"{checksum}, the manifest expects {entry['checksum']})",
-                hint="copy the whole run folder again, or re-export it from its source",
+                hint=_RECOPY_HINT,
             )
     return len(manifest.get("files", []))
 
