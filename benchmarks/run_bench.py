@@ -578,6 +578,13 @@ def setup_ours(cmd_override: str | None) -> Framework:
         fw.error = "`import curifactory_like` fails: " + (out.splitlines()[-1] if out else "?")
         return fw
     fw.env = env
+    # `pip install` byte-compiles a package (curifactory's venv has its .pyc files); a checkout
+    # run with PYTHONDONTWRITEBYTECODE set would recompile ours on every run. Compile it once.
+    package_dir = Path(out.splitlines()[-1]).parent
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(package_dir)],
+        env=env, cwd=neutral, capture_output=True, timeout=300,
+    )
     fw.info = {
         "module_file": out.splitlines()[-1],
         "via_pythonpath": via_pythonpath,

@@ -29,6 +29,9 @@ class DAG:
         self.plan: Plan | None = None
         self.execution_list: list[tuple[int, str]] = []
         """``(record index, stage name)`` of every call that executes (curifactory's form)."""
+        self.releases: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
+        """After call ``(record index, position)``: the outputs ``(record index, name, producer
+        position)`` no later call reads (see ``last_readers``)."""
 
     # ------------------------------------------------------------------ building
 
@@ -36,6 +39,36 @@ class DAG:
         """Build the stage calls and their links, then plan them."""
         self.build_calls()
         self.determine_execution_list()
+        self.releases = self.last_readers()
+
+    def last_readers(self) -> dict[tuple[int, int], list[tuple[int, str, int]]]:
+        """For every cached output, the call after which nothing in ``run()`` reads it again.
+
+        Keyed by that last reading call ``(record index, position)`` (the producing call itself
+        when nothing reads the output), in ``run()``'s order as the map pass saw it. Empty when
+        that order is unknown (a call without its map-pass sequence).
+        """
+        producer: dict[int, tuple[int, int]] = {}
+        last: dict[int, tuple[int, tuple[int, int]]] = {}
+        for call in self.calls:
+            sequence = call.detail.sequence if call.detail is not None else None
+            if sequence is None:
+                return {}
+            key = (call.record_index, call.position)
+            for artifact_index in call.output_artifacts:
+                producer[artifact_index] = key
+                last.setdefault(artifact_index, (sequence, key))
+            for artifact_index in call.input_artifacts:
+                if artifact_index not in last or last[artifact_index][0] < sequence:
+                    last[artifact_index] = (sequence, key)
+        releases: dict[tuple[int, int], list[tuple[int, str, int]]] = {}
+        for artifact_index, (record_index, position) in producer.items():
+            artifact = self.artifacts[artifact_index]
+            if artifact.cacher is None:
+                continue
+            reader = last[artifact_index][1]
+            releases.setdefault(reader, []).append((record_index, str(artifact.name), position))
+        return releases
 
     def build_calls(self) -> None:
         """One ``StageCall`` per stage of every record, linked through the artifacts."""

@@ -350,6 +350,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         _record_failure(mngr, exc, report and not dry)
         raise
     gcpolicy.imports_done()
+    mngr.runtime.release_consumed = gcpolicy.in_batch_mode()
     results: Any = None
     try:
         if not no_dag:

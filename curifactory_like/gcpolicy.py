@@ -43,6 +43,11 @@ def batch_mode() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
+def in_batch_mode() -> bool:
+    """Whether an ``experiment`` command run is in progress (see ``batch_mode``)."""
+    return bool(_state["batch"])
+
+
 def imports_done() -> None:
     """Called once the experiment module is imported: freeze what exists (batch mode only)."""
     if _state["batch"] and not _state["frozen"]:

@@ -130,8 +130,29 @@ def get_param_set_hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
     return {f.name: get_parameter_hash_value(param_set, f.name) for f in fields(param_set)}
 
 
+_REPRESENTATIONS: dict[tuple[int, str, str, str], dict[str, Any]] = {}
+"""Representations of hashed parameter sets, by (object id, hash, name, hash mode). The sidecars,
+the registry and the report each need one per set; the hash stands for the hashed fields."""
+
+
 def param_set_string_hash_representations(param_set: Any) -> dict[str, Any]:
-    """A JSON-ready view of a parameter set as hashed, with ignored fields under IGNORED_PARAMS."""
+    """A JSON-ready view of a parameter set as hashed, with ignored fields under IGNORED_PARAMS.
+
+    For a set whose hash is computed it is worked out once and shared: treat it as read-only.
+    """
+    known = getattr(param_set, "hash", None)
+    if not isinstance(known, str):
+        return _string_hash_representations(param_set)
+    key = (id(param_set), known, str(getattr(param_set, "name", "")), active_hash_mode())
+    cached = _REPRESENTATIONS.get(key)
+    if cached is None:
+        if len(_REPRESENTATIONS) >= 100_000:  # a long notebook session: start over
+            _REPRESENTATIONS.clear()
+        cached = _REPRESENTATIONS[key] = _string_hash_representations(param_set)
+    return cached
+
+
+def _string_hash_representations(param_set: Any) -> dict[str, Any]:
     hash_reps = get_param_set_hash_values(param_set)
     shown: dict[str, Any] = {}
     skipped: dict[str, Any] = {}

@@ -179,7 +179,9 @@ class ArtifactManager(RunRecordMixin, RunReportingMixin):
     def _collect_git_provenance(self) -> None:
         from . import provenance
 
-        self.git_info = provenance.git_info(os.getcwd())
+        # a dry run records nothing: the commit and dirty flag it shows are enough
+        collect = provenance.git_summary if self.dry else provenance.git_info
+        self.git_info = collect(os.getcwd())
         self.git_commit_hash = self.git_info.commit or "No git repository found"
         self.git_workdir_dirty = self.git_info.dirty
 

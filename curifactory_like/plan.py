@@ -48,6 +48,8 @@ class CallDetail:
     input_records: list[int]
     """Record indices an aggregate runs over."""
     prior_stages: list[str]
+    sequence: int | None = None
+    """Order of the call in the map pass (``run()``'s order across records)."""
 
 
 @dataclass

@@ -84,6 +84,45 @@ def git_info(path: str | os.PathLike[str] = ".") -> GitInfo:
             return NO_GIT
 
 
+def git_summary(path: str | os.PathLike[str] = ".") -> GitInfo:
+    """Commit, branch and dirty flag only, from two ``git`` calls (no gitpython, no diff).
+
+    For runs that record nothing (``--dry``, ``experiment map``): they show and warn about the
+    commit and a dirty tree, but store no diff or untracked list. When git is missing or
+    answers unexpectedly this falls back to :func:`git_info`, which explains the problem.
+    """
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None:
+        return NO_GIT
+    where = os.fspath(path)
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"],
+            cwd=where, capture_output=True, text=True, timeout=30,
+        )
+        if head.returncode != 0:
+            return git_info(path)  # no repository, no commit yet, or git refusing it
+        root, commit, branch = head.stdout.splitlines()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=normal"],
+            cwd=where, capture_output=True, text=True, timeout=30,
+        )
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return git_info(path)
+    if status.returncode != 0:
+        return git_info(path)
+    return GitInfo(
+        commit=commit,
+        dirty=bool(status.stdout.strip()),
+        branch=None if branch == "HEAD" else branch,
+        diff="",
+        untracked=(),
+        root=root,
+    )
+
+
 def _describe(repo: Any) -> GitInfo:
     """Build the :class:`GitInfo` of an open gitpython ``Repo``."""
     if repo.bare or repo.working_tree_dir is None:

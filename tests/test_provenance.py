@@ -180,3 +180,35 @@ def test_reproduction_line_drops_store_full_short_flag_keeps_executors():
         "experiment run exp -n a --parallel 2 --dask tcp://h:1 --overwrite-stage x "
         "--cache runs/r/artifacts --dry-cache"
     )
+
+
+def _summary_matches_full(path: Path) -> None:
+    from curifactory_like.provenance import git_summary
+
+    summary, full = git_summary(path), git_info(path)
+    assert (summary.commit, summary.dirty, summary.branch) == (full.commit, full.dirty, full.branch)
+    assert summary.root == full.root
+    assert summary.diff == "" and summary.untracked == ()
+
+
+def test_dry_run_summary_agrees_with_full_provenance(repo: git.Repo) -> None:
+    """``git_summary`` (used by dry runs and ``experiment map``) gives the same commit, branch
+    and dirty flag as the full collection, in every state of the working tree."""
+    root = _root(repo)
+    _summary_matches_full(root)
+    (root / "new.txt").write_text("untracked\n")
+    _summary_matches_full(root)
+    (root / "new.txt").unlink()
+    tracked = next(p for p in root.iterdir() if p.is_file())
+    tracked.write_text(tracked.read_text() + "changed\n")
+    _summary_matches_full(root)
+    repo.git.stash()
+    repo.git.checkout(repo.head.commit.hexsha)
+    _summary_matches_full(root)
+
+
+def test_dry_run_summary_outside_a_repository(tmp_path: Path) -> None:
+    from curifactory_like.provenance import git_summary
+
+    assert git_summary(tmp_path).commit is None
+    assert git_summary(tmp_path).dirty is False

@@ -255,6 +255,11 @@ def test_pickled_reportables_from_curifactory_are_not_loaded(project, tmp_path):
     (folder / "p0_report_things_0.pkl").write_bytes(pickle.dumps(JsonReporter({"a": 1})))
     list_file = record.get_path("reportables_file_list.json", stage_name="report_things")
     Path(list_file).write_text(json.dumps([str(folder / "p0_report_things_0.pkl")]))
+    # curifactory wrote that stage's sidecar too: it has no count of the stage's reportables
+    sidecar = Path(record.get_path("value_metadata.json", stage_name="report_things"))
+    metadata = json.loads(sidecar.read_text())
+    del metadata["stage_reportables"]
+    sidecar.write_text(json.dumps(metadata))
 
     with pytest.warns(CurifactoryWarning, match="report_things.*pickles"):
         second = run(stage)
@@ -327,3 +332,20 @@ def test_inline_html_embeds_a_cached_reportables_files(project, tmp_path):
 
     assert "<p>hello</p>" in html
     assert "<img src='data:image/svg+xml;base64," in html
+
+
+def test_sidecar_counts_the_reportables_of_its_stage(project, tmp_path):
+    """The sidecar says how many reportables the stage made, so a cached rerun of a stage that
+    made none skips looking for them, and one that made some restores them all."""
+    calls: list = []
+    quiet = make_stage(lambda: [], calls)
+    manager = run(quiet)
+    sidecar = Path(manager.records[0].get_path("value_metadata.json", stage_name="report_things"))
+    assert json.loads(sidecar.read_text())["stage_reportables"] == 0
+
+    reporting = make_stage(lambda: [JsonReporter({"a": 1}, name="j"), JsonReporter({}, name="k")], calls)
+    run(reporting, overwrite_stages=["report_things"])
+    assert json.loads(sidecar.read_text())["stage_reportables"] == 2
+    again = run(reporting)
+    assert len(calls) == 2
+    assert [r.qualified_name for r in again.reportables] == ["p0_report_things_j", "p0_report_things_k"]

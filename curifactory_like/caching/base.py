@@ -52,7 +52,8 @@ class Cacheable:
         self.track = track
         self.cache_paths: list[str] = []
         """Every path this cacher handed out through ``get_path``."""
-        self.metadata: dict[str, Any] | None = None
+        self._metadata: dict[str, Any] | None = None
+        self._metadata_pending = False
         self.extra_metadata: dict[str, Any] = {}
         """Cacher-specific metadata, stored under ``extra`` in the sidecar."""
         self.stage: str | None = None
@@ -175,10 +176,28 @@ class Cacheable:
         return path
 
     def set_record(self, record: Any) -> None:
-        """Attach the record whose hash and parameters name this cacher's files."""
+        """Attach the record whose hash and parameters name this cacher's files.
+
+        Outside the map pass this makes ``metadata`` hold the artifact's provenance (curifactory
+        collects it here); it is collected when first read, so a call that is skipped or loaded
+        (its metadata then comes from the sidecar) never pays for it.
+        """
         self.record = record
         if not record.manager.map_mode:
+            self._metadata_pending = True
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        """The artifact's metadata: collected for a write, or read back from the sidecar."""
+        if self.__dict__.get("_metadata_pending"):
+            self._metadata_pending = False
             self.collect_metadata()
+        return self.__dict__.get("_metadata")
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any] | None) -> None:
+        self._metadata_pending = False
+        self._metadata = value
 
     # ------------------------------------------------------------------ metadata
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 
 _PARSED: dict[str, tuple[tuple[int, int, int], Any]] = {}
+_SHARED_LENGTH = 64
+"""Strings up to this length are interned (checksums, previews and long values are not)."""
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int, int]:
@@ -38,9 +41,28 @@ def read_sidecar(path: str) -> Any:
     if cached is not None and cached[0] == identity:
         return _copy(cached[1])
     with open(path, encoding="utf-8") as infile:
-        content = json.load(infile)
+        content = _shared_strings(json.load(infile))
     _PARSED[path] = (identity, content)
     return _copy(content)
+
+
+def _shared_strings(value: Any) -> Any:
+    """``value`` with its keys and short strings interned.
+
+    Thousands of sidecars repeat the same keys and mostly the same values (stage, experiment,
+    commit, parameter values), which ``json`` decodes into separate string objects: ~6 KB of
+    Python objects per sidecar at N=1000, about half of it duplicate strings.
+    """
+    if isinstance(value, dict):
+        return {
+            sys.intern(key) if isinstance(key, str) else key: _shared_strings(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_shared_strings(item) for item in value]
+    if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
+        return sys.intern(value)
+    return value
 
 
 def forget_sidecars() -> None:

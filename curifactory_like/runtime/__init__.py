@@ -17,6 +17,7 @@ The runtime is split by step; ``StageRuntime`` combines them:
 * ``deciding.py``: the map pass and the executed pass's ``Decision``;
 * ``loading.py``: skipping and loading cached outputs;
 * ``computing.py``: running the stage (retries, deadline) and storing its outputs;
+* ``releasing.py``: handing values no later call reads back to their cache files (CLI runs);
 * ``stage_runtime.py``: ``StageRuntime.call_stage``, the entry point.
 """
 
@@ -29,6 +30,7 @@ from .deciding import DecidingMixin
 from .loading import LoadingMixin
 from .preparation import PreparationMixin
 from .preparation import _accepts_var_keyword as _accepts_var_keyword
+from .releasing import ReleasingMixin
 from .stage_runtime import StageRuntime
 
 __all__ = [
@@ -37,6 +39,7 @@ __all__ = [
     "DecidingMixin",
     "LoadingMixin",
     "PreparationMixin",
+    "ReleasingMixin",
     "StageRuntime",
     "StageRuntimeBase",
     "deadline",

@@ -33,6 +33,10 @@ class StageRuntimeBase:
         """``--timeout``: seconds for every stage (else each stage's own ``timeout=``)."""
         self.scheduled: dict[tuple[int, int], Any] = {}
         """Outcomes of calls an executor already ran, by (record index, position)."""
+        self.mapped_call_count = 0
+        """Calls seen by the map pass so far (their ``CallDetail.sequence``)."""
+        self.release_consumed = False
+        """Put values back on disk once the plan says no later call reads them (CLI runs)."""
 
     def _register_artifact(self, record: Any, output: Any, artifact: Any) -> None:
         artifacts = self.manager.artifacts

@@ -169,6 +169,9 @@ class ComputingMixin(StageRuntimeBase):
         if context.cachers is not None:
             logger.info("Stage %s caching outputs...", context.name)
         kept = []
+        reported = sum(
+            1 for r in manager.reportables if r.record is record and r.stage == context.name
+        )
         for index, (output, value) in enumerate(zip(outputs, values, strict=True)):
             artifact = ArtifactRepresentation(record, output, value)
             cacher = context.cachers[index] if context.cachers is not None else None
@@ -182,6 +185,7 @@ class ComputingMixin(StageRuntimeBase):
                     cacher.metadata.update(
                         fingerprint.definition_fingerprint(context.definition).sidecar_fields()
                     )
+                    cacher.metadata["stage_reportables"] = reported
                     artifact.metadata = cacher.save_metadata()
                 self.written_this_run.add(cacher.get_path())
             lazy_kept = isinstance(output, Lazy) and cacher is not None and writing

@@ -58,6 +58,7 @@ class DecidingMixin(StageRuntimeBase):
             for name in definition.inputs:
                 if name in record.state_artifact_reps and name not in context.kwargs:
                     inputs[name] = record.state_artifact_reps[name]
+        self.mapped_call_count += 1
         return CallDetail(
             definition=definition,
             args=context.args,
@@ -65,6 +66,7 @@ class DecidingMixin(StageRuntimeBase):
             inputs=inputs,
             input_records=input_records,
             prior_stages=list(record.stages[:-1]),
+            sequence=self.mapped_call_count,
         )
 
     def _decide(self, context: CallContext) -> Decision:

@@ -23,17 +23,28 @@ class LoadingMixin(StageRuntimeBase):
         """Leave outputs on disk: lazy handles for cached ones, SkippedOutput for the rest."""
         record = context.record
         logger.debug("DAG-indicated stage skip '%s'.", context.name)
+        mapped = self._mapped_outputs(context)
+        first_metadata = None
         for index, output in enumerate(context.outputs):
             cacher = context.cachers[index] if context.cachers is not None else None
             value: Any = None
             metadata = None
-            if cacher is not None and cacher.check():
+            seen = mapped[index] if mapped is not None and index < len(mapped) else None
+            if seen is not None and cacher is not None and seen.cached and seen.path == cacher.get_path():
+                # the map pass found it cached and checked it moments ago: no second look
+                metadata = cacher.metadata = seen.metadata
+                cacher.extra_metadata = (metadata or {}).get("extra", {})
+                handle = output if isinstance(output, Lazy) else CachedValue(str(output))
+                value = handle.bind(cacher)
+            elif cacher is not None and cacher.check():
                 try:
                     metadata = cacher.load_metadata()
                 except (OSError, ValueError):  # damaged sidecar: never loaded unverified
                     metadata = None
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
+            if index == 0:
+                first_metadata = metadata
             artifact = ArtifactRepresentation(record, output, None, metadata=metadata, cacher=cacher)
             carried = self._carried_path(context, str(output)) if value is None else None
             if value is not None and cacher is not None:
@@ -45,8 +56,29 @@ class LoadingMixin(StageRuntimeBase):
             artifact.action = "skipped"
             self._register_artifact(record, output, artifact)
             record.state[str(output)] = value
-        self.manager.restore_cached_reportables(context)
+        self._restore_reportables(context, first_metadata)
         record.store_tracked_paths()
+
+    def _mapped_outputs(self, context: CallContext) -> list[Any] | None:
+        """The map pass's view of this call's outputs (``MapArtifactRepresentation``s)."""
+        dag = getattr(self.manager, "map", None)
+        if dag is None or dag.plan is None:
+            return None
+        index = context.record.get_record_index()
+        if index >= len(dag.records):
+            return None
+        mapped_record = dag.records[index]
+        if context.position >= len(mapped_record.stage_outputs):
+            return None
+        if mapped_record.stages[context.position] != context.name:
+            return None
+        return [dag.artifacts[i] for i in mapped_record.stage_outputs[context.position]]
+
+    def _restore_reportables(self, context: CallContext, metadata: dict[str, Any] | None) -> None:
+        """Re-add the stage's cached reportables, unless its sidecar says it reported none."""
+        if isinstance(metadata, dict) and metadata.get("stage_reportables") == 0:
+            return
+        self.manager.restore_cached_reportables(context)
 
     def _carried_path(self, context: CallContext, output: str) -> str | None:
         outcome = self.scheduled.get((context.record.get_record_index(), context.position))
@@ -87,7 +119,7 @@ class LoadingMixin(StageRuntimeBase):
             self._register_artifact(record, output, artifact)
         record.output = values[0] if len(values) == 1 else tuple(values)
         logger.info("Stage %s loaded from cache", context.name)
-        self.manager.restore_cached_reportables(context)
+        self._restore_reportables(context, cachers[0].metadata)
         record.store_tracked_paths()
         return True
 

@@ -12,11 +12,14 @@ from .computing import ComputingMixin
 from .deciding import DecidingMixin
 from .loading import LoadingMixin
 from .preparation import PreparationMixin
+from .releasing import ReleasingMixin
 
 logger = logging.getLogger("curifactory_like.runtime")
 
 
-class StageRuntime(PreparationMixin, DecidingMixin, LoadingMixin, ComputingMixin):
+class StageRuntime(
+    PreparationMixin, DecidingMixin, LoadingMixin, ComputingMixin, ReleasingMixin
+):
     """Interprets stage calls for one ArtifactManager."""
 
     # ------------------------------------------------------------------ entry point
@@ -67,6 +70,7 @@ class StageRuntime(PreparationMixin, DecidingMixin, LoadingMixin, ComputingMixin
                 self._compute(context, decision.reason)
             else:
                 self._log_call(context, "loaded", 0.0, decision.reason)
+            self._release_consumed(record.get_record_index(), context.position)
             return record
         finally:
             manager.stage_active = False
