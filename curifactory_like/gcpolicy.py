@@ -53,3 +53,15 @@ def imports_done() -> None:
     if _state["batch"] and not _state["frozen"]:
         gc.freeze()
         _state["frozen"] = True
+
+
+def before_process_exit() -> None:
+    """The ``experiment`` command is done and the interpreter is about to exit.
+
+    Freezing the heap spares the collection the interpreter runs at shutdown a walk over every
+    object alive (~0.4-0.6 s once numpy, pandas and matplotlib are imported, measured on the
+    benchmark workload). Objects are still freed by reference counting as modules are torn
+    down, and ``atexit`` handlers and file flushes run as usual; only reference cycles still
+    alive at exit are left to the operating system with the rest of the process.
+    """
+    gc.freeze()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -258,3 +259,35 @@ def test_dry_cache_writes_no_cache_files(project):
 
     assert produce(cf.Record(manager, P())).state["thing"] == 1
     assert not os.path.exists(manager.cache_path) or os.listdir(manager.cache_path) == []
+
+
+def test_pandas_sidecar_written_once_in_a_stage_and_by_save_outside_one(manager, tmp_path):
+    """PandasCacher.save writes its sidecar (curifactory does) when used on its own; in a stage
+    the runtime writes it once, complete (the cacher's own fields and the artifact checksum)."""
+    standalone = PandasCsvCacher(str(tmp_path / "table.csv"))
+    standalone.save(frame())
+    own = json.loads((tmp_path / "table_metadata.json").read_text())
+    assert own["extra"]["pandas_version"] == pd.__version__
+
+    writes = []
+    original = PandasCsvCacher.save_metadata
+
+    def counting(self):
+        if not self.__dict__.get("sidecar_deferred"):
+            writes.append(self.get_path())
+        return original(self)
+
+    @cf.stage(outputs=["table"], cachers=[PandasCsvCacher])
+    def produce(record):
+        return frame()
+
+    PandasCsvCacher.save_metadata = counting
+    try:
+        record = produce(cf.Record(manager, P()))
+    finally:
+        PandasCsvCacher.save_metadata = original
+    assert len(writes) == 1
+    sidecar = json.loads(Path(writes[0].replace(".csv", "_metadata.json")).read_text())
+    assert sidecar["extra"]["pandas_version"] == pd.__version__
+    assert sidecar["artifact_checksum"].startswith("sha256:")
+    assert sidecar["stage"] == "produce" and record.state["table"].shape == frame().shape

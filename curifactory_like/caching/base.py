@@ -227,7 +227,14 @@ class Cacheable:
         }
 
     def save_metadata(self) -> dict[str, Any] | None:
-        """Write the sidecar (atomically), including the artifact's current size and checksum."""
+        """Write the sidecar (atomically), including the artifact's current size and checksum.
+
+        Inside a stage call the runtime writes the sidecar itself once the artifact is saved;
+        a cacher whose ``save`` also writes it (``PandasCacher``, as in curifactory) then skips
+        that first, identical-but-incomplete write (``sidecar_deferred``).
+        """
+        if self.__dict__.get("sidecar_deferred"):
+            return self.metadata
         metadata_path = self.get_path(METADATA_SUFFIX)
         faults.checkpoint("sidecar.write")
         if self.metadata is None:

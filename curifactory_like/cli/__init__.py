@@ -12,7 +12,7 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from .completion import completer_experiments, completer_params
 
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is not None:
         status = int(handler(args))
         if argv is None:
-            sys.exit(status)
+            _exit(status)
         return status
     if command == "ls":
         return _list()
@@ -184,8 +184,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     status = _run_command(command, args, raw)
     if argv is None:
-        sys.exit(status)
+        _exit(status)
     return status
+
+
+def _exit(status: int) -> NoReturn:
+    """End the ``experiment`` process with ``status`` (see ``gcpolicy.before_process_exit``)."""
+    from ..gcpolicy import before_process_exit
+
+    before_process_exit()
+    sys.exit(status)
 
 
 def _list() -> int:

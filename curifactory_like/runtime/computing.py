@@ -177,7 +177,11 @@ class ComputingMixin(StageRuntimeBase):
             cacher = context.cachers[index] if context.cachers is not None else None
             if writing and cacher is not None:
                 with artifact_lock(manager.manager_cache_path, [cacher.get_path()], exclusive=True):
-                    self._save(context, cacher, output, value)
+                    cacher.sidecar_deferred = True  # written below, once, with every field
+                    try:
+                        self._save(context, cacher, output, value)
+                    finally:
+                        cacher.sidecar_deferred = False
                     artifact.file = cacher.get_path()
                     artifact.cacher = cacher
                     cacher.collect_metadata()
