@@ -130,9 +130,34 @@ def get_param_set_hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
     return {f.name: get_parameter_hash_value(param_set, f.name) for f in fields(param_set)}
 
 
+def _recorded_hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
+    """``get_param_set_hash_values`` of a set whose hash is computed, worked out once for the
+    registry row and the report (never used to compute a hash). Treat it as read-only."""
+    key = _memo_key(param_set)
+    if key is None:
+        return get_param_set_hash_values(param_set)
+    cached = _HASH_VALUES.get(key)
+    if cached is None:
+        if len(_HASH_VALUES) >= _MEMO_LIMIT:
+            _HASH_VALUES.clear()
+        cached = _HASH_VALUES[key] = get_param_set_hash_values(param_set)
+    return cached
+
+
+def _memo_key(param_set: Any) -> tuple[int, str, str, str] | None:
+    """(object id, hash, name, hash mode) of a hashed parameter set; ``None`` before hashing."""
+    known = getattr(param_set, "hash", None)
+    if not isinstance(known, str):
+        return None
+    return (id(param_set), known, str(getattr(param_set, "name", "")), active_hash_mode())
+
+
 _REPRESENTATIONS: dict[tuple[int, str, str, str], dict[str, Any]] = {}
 """Representations of hashed parameter sets, by (object id, hash, name, hash mode). The sidecars,
 the registry and the report each need one per set; the hash stands for the hashed fields."""
+_HASH_VALUES: dict[tuple[int, str, str, str], dict[str, tuple[str, Any]]] = {}
+_MEMO_LIMIT = 100_000
+"""Entries kept before a memo starts over (a long notebook session)."""
 
 
 def param_set_string_hash_representations(param_set: Any) -> dict[str, Any]:
@@ -140,20 +165,19 @@ def param_set_string_hash_representations(param_set: Any) -> dict[str, Any]:
 
     For a set whose hash is computed it is worked out once and shared: treat it as read-only.
     """
-    known = getattr(param_set, "hash", None)
-    if not isinstance(known, str):
+    key = _memo_key(param_set)
+    if key is None:
         return _string_hash_representations(param_set)
-    key = (id(param_set), known, str(getattr(param_set, "name", "")), active_hash_mode())
     cached = _REPRESENTATIONS.get(key)
     if cached is None:
-        if len(_REPRESENTATIONS) >= 100_000:  # a long notebook session: start over
+        if len(_REPRESENTATIONS) >= _MEMO_LIMIT:
             _REPRESENTATIONS.clear()
         cached = _REPRESENTATIONS[key] = _string_hash_representations(param_set)
     return cached
 
 
 def _string_hash_representations(param_set: Any) -> dict[str, Any]:
-    hash_reps = get_param_set_hash_values(param_set)
+    hash_reps = _recorded_hash_values(param_set)
     shown: dict[str, Any] = {}
     skipped: dict[str, Any] = {}
     for key, (strategy, representation) in hash_reps.items():
@@ -216,7 +240,7 @@ def registry_entry(
 ) -> dict[str, Any]:
     """The row the run registry keeps for one parameter set."""
     if hash_reps is None:
-        hash_reps = get_param_set_hash_values(param_set)
+        hash_reps = _recorded_hash_values(param_set)
     return {
         "hash": hash_str,
         "name": param_set.name,

@@ -19,6 +19,7 @@ from typing import Any
 _PARSED: dict[str, tuple[tuple[int, int, int], Any]] = {}
 _SHARED_LENGTH = 64
 """Strings up to this length are interned (checksums, previews and long values are not)."""
+_CONTAINERS = (dict, list)
 
 
 def _identity(stat: os.stat_result) -> tuple[int, int, int]:
@@ -53,14 +54,23 @@ def _shared_strings(value: Any) -> Any:
     commit, parameter values), which ``json`` decodes into separate string objects: ~6 KB of
     Python objects per sidecar at N=1000, about half of it duplicate strings.
     """
-    if isinstance(value, dict):
+    if type(value) is dict:
         return {
-            sys.intern(key) if isinstance(key, str) else key: _shared_strings(item)
+            sys.intern(key) if type(key) is str else key: (
+                sys.intern(item)
+                if type(item) is str and len(item) <= _SHARED_LENGTH
+                else _shared_strings(item) if type(item) in _CONTAINERS else item
+            )
             for key, item in value.items()
         }
-    if isinstance(value, list):
-        return [_shared_strings(item) for item in value]
-    if isinstance(value, str) and len(value) <= _SHARED_LENGTH:
+    if type(value) is list:
+        return [
+            sys.intern(item)
+            if type(item) is str and len(item) <= _SHARED_LENGTH
+            else _shared_strings(item) if type(item) in _CONTAINERS else item
+            for item in value
+        ]
+    if type(value) is str and len(value) <= _SHARED_LENGTH:
         return sys.intern(value)
     return value
 
