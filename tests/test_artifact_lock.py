@@ -113,3 +113,25 @@ def test_one_lock_file_per_cache_whatever_the_number_of_artifacts(tmp_path: Path
         with artifact_lock(str(tmp_path), [str(tmp_path / f"artifact_{index}.pkl")], True):
             pass
     assert os.listdir(tmp_path / LOCK_FOLDER) == [os.path.basename(lock_path(str(tmp_path)))]
+
+
+def test_a_process_keeps_neither_every_lock_file_nor_every_lock_open(tmp_path: Path):
+    """A long-lived process (a notebook) that used many caches and artifacts keeps a bounded
+    number of lock files open and no entry for locks it no longer holds."""
+    from curifactory_like.caching import artifact_lock as module
+
+    caches = [tmp_path / f"cache{index}" for index in range(3 * module.MAX_IDLE_LOCK_FILES)]
+    for cache in caches:
+        for index in range(5):
+            with artifact_lock(str(cache), [str(cache / f"a{index}.pkl")], exclusive=True):
+                pass
+    table = module._locks
+    mine = [path for path in table.descriptors if path.startswith(str(tmp_path))]
+    assert len(mine) <= module.MAX_IDLE_LOCK_FILES
+    assert not [key for key in table.held if key[0].startswith(str(tmp_path))]
+    # a lock file closed while idle is reopened, and its locks still exclude other processes
+    artifact = caches[0] / "a0.pkl"
+    with artifact_lock(str(caches[0]), [str(artifact)], exclusive=True):
+        reader = _probe(caches[0], artifact, "sh")
+        assert _still_waiting(reader)
+    assert _got_it(reader)

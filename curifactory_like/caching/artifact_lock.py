@@ -16,9 +16,10 @@ split the lock in two).
 
 Record locks belong to a process, not to a file descriptor: they never conflict between the
 threads of one process, a nested lock would silently convert the outer one, and closing any
-descriptor of the file drops them all. So each process keeps the file open for its lifetime and
-keeps a table of the locks it holds, with one re-entrant thread lock per artifact; the record
-lock is taken by the first holder and released by the last. Without ``fcntl`` (Windows) the
+descriptor of the file drops them all. So each process keeps the file open while any of its
+locks is held (and up to ``MAX_IDLE_LOCK_FILES`` idle ones), and keeps a table of the locks it
+holds, with one re-entrant thread lock per artifact; the record lock is taken by the first
+holder and released by the last, and the entry is dropped when no thread needs it. Without ``fcntl`` (Windows) the
 locks are no-ops.
 """
 
@@ -57,6 +58,12 @@ class _Held:
     thread_lock: threading.RLock = field(default_factory=threading.RLock)
     depth: int = 0
     exclusive: bool = False
+    users: int = 0
+    """Threads holding or waiting for it; the entry is dropped when the last one is done."""
+
+
+MAX_IDLE_LOCK_FILES = 16
+"""Lock files kept open while none of their locks is held (one per cache a process used)."""
 
 
 class _ProcessLocks:
@@ -65,21 +72,47 @@ class _ProcessLocks:
     def __init__(self) -> None:
         self.guard = threading.Lock()
         self.descriptors: dict[str, int] = {}
+        self.file_users: dict[str, int] = {}
         self.held: dict[tuple[str, int], _Held] = {}
 
-    def descriptor(self, manager_cache_path: str) -> int:
-        path = os.path.abspath(lock_path(manager_cache_path))
+    def open_file(self, path: str) -> int:
+        """The descriptor of the lock file ``path``, counted as in use until ``close_file``."""
         with self.guard:
             fd = self.descriptors.get(path)
             if fd is None:
+                self._close_idle_files()
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
                 self.descriptors[path] = fd
+            self.file_users[path] = self.file_users.get(path, 0) + 1
             return fd
 
-    def entry(self, key: tuple[str, int]) -> _Held:
+    def close_file(self, path: str) -> None:
         with self.guard:
-            return self.held.setdefault(key, _Held())
+            self.file_users[path] -= 1
+            if not self.file_users[path]:
+                del self.file_users[path]
+
+    def _close_idle_files(self) -> None:
+        """Close lock files nobody in this process uses (closing one drops this process's
+        record locks on it, so only files without users), once there are too many."""
+        idle = [path for path in self.descriptors if path not in self.file_users]
+        if len(idle) < MAX_IDLE_LOCK_FILES:
+            return
+        for path in idle:
+            os.close(self.descriptors.pop(path))
+
+    def enter(self, key: tuple[str, int]) -> _Held:
+        with self.guard:
+            held = self.held.setdefault(key, _Held())
+            held.users += 1
+            return held
+
+    def leave(self, key: tuple[str, int], held: _Held) -> None:
+        with self.guard:
+            held.users -= 1
+            if not held.users and self.held.get(key) is held:
+                del self.held[key]
 
 
 _locks = _ProcessLocks()
@@ -105,34 +138,44 @@ def artifact_lock(
         yield
         return
     table = _locks
-    fd = table.descriptor(manager_cache_path)
     file_key = os.path.abspath(lock_path(manager_cache_path))
-    with contextlib.ExitStack() as stack:
-        for offset in sorted({lock_offset(p) for p in artifact_paths}):
-            stack.enter_context(_hold(table, fd, (file_key, offset), exclusive))
-        yield
+    fd = table.open_file(file_key)
+    try:
+        with contextlib.ExitStack() as stack:
+            for offset in sorted({lock_offset(p) for p in artifact_paths}):
+                stack.enter_context(_hold(table, fd, (file_key, offset), exclusive))
+            yield
+    finally:
+        table.close_file(file_key)
 
 
 @contextlib.contextmanager
 def _hold(table: _ProcessLocks, fd: int, key: tuple[str, int], exclusive: bool) -> Iterator[None]:
-    held = table.entry(key)
-    offset = key[1]
-    with held.thread_lock:  # other threads of this process wait here; this thread re-enters
-        upgraded = False
+    held = table.enter(key)
+    try:
+        with held.thread_lock:  # other threads of this process wait here; this thread re-enters
+            yield from _locked(held, fd, key[1], exclusive)
+    finally:
+        table.leave(key, held)
+
+
+def _locked(held: _Held, fd: int, offset: int, exclusive: bool) -> Iterator[None]:
+    """Take (or re-enter) the record lock at ``offset``; give it back when the caller is done."""
+    upgraded = False
+    if held.depth == 0:
+        fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, 1, offset)
+        held.exclusive = exclusive
+    elif exclusive and not held.exclusive:
+        fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
+        held.exclusive = upgraded = True
+    held.depth += 1
+    try:
+        yield
+    finally:
+        held.depth -= 1
         if held.depth == 0:
-            fcntl.lockf(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, 1, offset)
-            held.exclusive = exclusive
-        elif exclusive and not held.exclusive:
-            fcntl.lockf(fd, fcntl.LOCK_EX, 1, offset)
-            held.exclusive = upgraded = True
-        held.depth += 1
-        try:
-            yield
-        finally:
-            held.depth -= 1
-            if held.depth == 0:
-                fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
-                held.exclusive = False
-            elif upgraded:
-                fcntl.lockf(fd, fcntl.LOCK_SH, 1, offset)
-                held.exclusive = False
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+            held.exclusive = False
+        elif upgraded:
+            fcntl.lockf(fd, fcntl.LOCK_SH, 1, offset)
+            held.exclusive = False
