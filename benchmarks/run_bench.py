@@ -546,8 +546,8 @@ def setup_curifactory(venv: Path, ref_project: Path | None, no_install: bool) ->
 
 
 OURS_LAUNCHER = (
-    "import sys; from curifactory_like.cli import main; "
-    "sys.argv[0] = 'experiment'; sys.exit(main())"
+    "import sys; from curifactory_like.cli import console_main; "
+    "sys.argv[0] = 'experiment'; console_main()"
 )
 
 

@@ -159,6 +159,38 @@ def test_gc_batch_mode_is_undone_after_the_block() -> None:
     assert gc.get_freeze_count() == 0
 
 
+def test_only_the_console_script_freezes_the_heap_on_exit(project, monkeypatch) -> None:
+    """`experiment` freezes the heap just before the interpreter exits (the shutdown collection
+    would walk every object); a process calling `cli.main()` itself keeps collecting."""
+    import gc
+    import subprocess
+
+    from _projects import command_env, write_tiny
+
+    from curifactory_like import cli
+
+    root = write_tiny(project.root)
+    monkeypatch.setattr(sys, "argv", ["experiment", "run", "tiny", "--no-report"])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    assert exited.value.code == 0
+    assert gc.get_freeze_count() == 0
+
+    script = (
+        "import atexit, gc, sys; sys.path.insert(0, '.');"
+        "atexit.register(lambda: sys.stderr.write('FROZEN=%d' % gc.get_freeze_count()));"
+        "sys.argv = ['experiment', 'run', 'tiny', '--no-report'];"
+        "from curifactory_like.cli import console_main; console_main()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=command_env(), capture_output=True,
+        text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    frozen = int(done.stderr.rsplit("FROZEN=", 1)[1])
+    assert frozen > 0
+
+
 def test_map_to_a_pipe_writes_the_plain_map_without_importing_rich(project) -> None:
     """`experiment map` into a pipe prints the map text without loading rich (its import is a
     noticeable part of a map's time); the output is the plain text of every stage call."""

@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if handler is not None:
         status = int(handler(args))
         if argv is None:
-            _exit(status)
+            sys.exit(status)
         return status
     if command == "ls":
         return _list()
@@ -184,15 +184,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     status = _run_command(command, args, raw)
     if argv is None:
-        _exit(status)
+        sys.exit(status)
     return status
 
 
-def _exit(status: int) -> NoReturn:
-    """End the ``experiment`` process with ``status`` (see ``gcpolicy.before_process_exit``)."""
+def console_main() -> NoReturn:
+    """The ``experiment`` console script: ``main()``, then a quick interpreter exit.
+
+    Only the console script does this (see ``gcpolicy.before_process_exit``); a process that
+    calls ``main()`` itself (tests, notebooks) goes on as before.
+    """
     from ..gcpolicy import before_process_exit
 
-    before_process_exit()
+    try:
+        status = main()
+    finally:
+        before_process_exit()
     sys.exit(status)
 
 
@@ -322,4 +329,4 @@ def _run_command(command: str, args: argparse.Namespace, raw: list[str]) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    console_main()
