@@ -1123,36 +1123,37 @@ def main(argv: list[str] | None = None) -> int:
 
         for n in ns:
             log(f"== N = {n}")
-            # ---- floor
-            floor_py = sys.executable
-            for sc_name in (s for s in scen if SCENARIO_BY_NAME[s].kind == "floor"):
-                if not floor_ok:
-                    res.fail(sc_name, n, "floor", f"floor.py not found at {args.floor}")
-                    continue
+            # ---- floor: interleaved with the cold repeats when both are measured (one floor
+            # repeat just before each repeat of the frameworks' cold runs), so the cold/floor
+            # ratio compares runs taken under the same load; otherwise all repeats up front
+            floor_scen = [s for s in scen if SCENARIO_BY_NAME[s].kind == "floor"]
+            interleave = "cold" in scen and bool(floor_scen) and floor_ok
+
+            def run_floor(sc_name: str, rep: int, n: int = n) -> None:
                 sc = SCENARIO_BY_NAME[sc_name]
                 env = _clean_env({"BENCH_N": str(n)})
-                for rep in range(1, args.repeats + 1):
-                    s = do_run(
-                        sc_name,
-                        n,
-                        "floor",
-                        [floor_py, str(args.floor), "--mode", sc.floor_mode, "--json"],
-                        work,
-                        env,
-                        rep,
-                    )
-                    blob = (
-                        parse_json_blob(Path(s.out).read_text(errors="replace")) if s.ok else None
-                    )
-                    res.add(
-                        sc_name,
-                        n,
-                        "floor",
-                        s,
-                        {"workload_s": blob.get("workload_s") if blob else None},
-                    )
-                    if blob and "best" in blob and rep == 1:
-                        res.add_best(n, f"floor.py --mode {sc.floor_mode}", blob["best"])
+                s = do_run(
+                    sc_name,
+                    n,
+                    "floor",
+                    [sys.executable, str(args.floor), "--mode", sc.floor_mode, "--json"],
+                    work,
+                    env,
+                    rep,
+                )
+                blob = parse_json_blob(Path(s.out).read_text(errors="replace")) if s.ok else None
+                res.add(
+                    sc_name, n, "floor", s, {"workload_s": blob.get("workload_s") if blob else None}
+                )
+                if blob and "best" in blob and rep == 1:
+                    res.add_best(n, f"floor.py --mode {sc.floor_mode}", blob["best"])
+
+            for sc_name in floor_scen:
+                if not floor_ok:
+                    res.fail(sc_name, n, "floor", f"floor.py not found at {args.floor}")
+                elif not interleave:
+                    for rep in range(1, args.repeats + 1):
+                        run_floor(sc_name, rep)
 
             # ---- project scenarios
             proj = [s for s in scen if SCENARIO_BY_NAME[s].kind == "project"]
@@ -1206,6 +1207,9 @@ def main(argv: list[str] | None = None) -> int:
             for sc_name in proj:
                 sc = SCENARIO_BY_NAME[sc_name]
                 for rep in range(1, args.repeats + 1):
+                    if interleave and sc_name == "cold":
+                        for floor_name in floor_scen:
+                            run_floor(floor_name, rep)
                     for name, fw in fws.items():
                         if fw.error:
                             res.fail(sc_name, n, name, fw.error)
