@@ -133,31 +133,7 @@ def get_param_set_hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
 def _recorded_hash_values(param_set: Any) -> dict[str, tuple[str, Any]]:
     """``get_param_set_hash_values`` of a set whose hash is computed, worked out once for the
     registry row and the report (never used to compute a hash). Treat it as read-only."""
-    key = _memo_key(param_set)
-    if key is None:
-        return get_param_set_hash_values(param_set)
-    cached = _HASH_VALUES.get(key)
-    if cached is None:
-        if len(_HASH_VALUES) >= _MEMO_LIMIT:
-            _HASH_VALUES.clear()
-        cached = _HASH_VALUES[key] = get_param_set_hash_values(param_set)
-    return cached
-
-
-def _memo_key(param_set: Any) -> tuple[int, str, str, str] | None:
-    """(object id, hash, name, hash mode) of a hashed parameter set; ``None`` before hashing."""
-    known = getattr(param_set, "hash", None)
-    if not isinstance(known, str):
-        return None
-    return (id(param_set), known, str(getattr(param_set, "name", "")), active_hash_mode())
-
-
-_REPRESENTATIONS: dict[tuple[int, str, str, str], dict[str, Any]] = {}
-"""Representations of hashed parameter sets, by (object id, hash, name, hash mode). The sidecars,
-the registry and the report each need one per set; the hash stands for the hashed fields."""
-_HASH_VALUES: dict[tuple[int, str, str, str], dict[str, tuple[str, Any]]] = {}
-_MEMO_LIMIT = 100_000
-"""Entries kept before a memo starts over (a long notebook session)."""
+    return _once_per_hashed_set(_HASH_VALUES, param_set, get_param_set_hash_values)
 
 
 def param_set_string_hash_representations(param_set: Any) -> dict[str, Any]:
@@ -165,14 +141,31 @@ def param_set_string_hash_representations(param_set: Any) -> dict[str, Any]:
 
     For a set whose hash is computed it is worked out once and shared: treat it as read-only.
     """
-    key = _memo_key(param_set)
-    if key is None:
-        return _string_hash_representations(param_set)
-    cached = _REPRESENTATIONS.get(key)
+    return _once_per_hashed_set(_REPRESENTATIONS, param_set, _string_hash_representations)
+
+
+_REPRESENTATIONS: dict[tuple[int, str, str, str], Any] = {}
+"""Representations of hashed parameter sets, by (object id, hash, name, hash mode). The sidecars,
+the registry and the report each need one per set; the hash stands for the hashed fields."""
+_HASH_VALUES: dict[tuple[int, str, str, str], Any] = {}
+_MEMO_LIMIT = 100_000
+"""Entries kept before a memo starts over (a long notebook session)."""
+
+
+def _once_per_hashed_set(
+    memo: dict[tuple[int, str, str, str], Any], param_set: Any, compute: Any
+) -> Any:
+    """``compute(param_set)``, kept in ``memo`` by (object id, hash, name, hash mode) once the
+    set's hash is computed; computed afresh before that."""
+    known = getattr(param_set, "hash", None)
+    if not isinstance(known, str):
+        return compute(param_set)
+    key = (id(param_set), known, str(getattr(param_set, "name", "")), active_hash_mode())
+    cached = memo.get(key)
     if cached is None:
-        if len(_REPRESENTATIONS) >= _MEMO_LIMIT:
-            _REPRESENTATIONS.clear()
-        cached = _REPRESENTATIONS[key] = _string_hash_representations(param_set)
+        if len(memo) >= _MEMO_LIMIT:
+            memo.clear()
+        cached = memo[key] = compute(param_set)
     return cached
 
 

@@ -54,6 +54,8 @@ def _shared_strings(value: Any) -> Any:
     commit, parameter values), which ``json`` decodes into separate string objects: ~6 KB of
     Python objects per sidecar at N=1000, about half of it duplicate strings.
     """
+    # the leaf test is written out in both comprehensions rather than in a helper: a call per
+    # scalar doubled the cost of parsing
     if type(value) is dict:
         return {
             sys.intern(key) if type(key) is str else key: (

@@ -30,17 +30,21 @@ class LoadingMixin(StageRuntimeBase):
             value: Any = None
             metadata = None
             seen = mapped[index] if mapped is not None and index < len(mapped) else None
-            if seen is not None and cacher is not None and seen.cached and seen.path == cacher.get_path():
+            cached = False
+            if cacher is not None and seen is not None and seen.cached and (
+                seen.path == cacher.get_path()
+            ):
                 # the map pass found it cached and checked it moments ago: no second look
                 metadata = cacher.metadata = seen.metadata
                 cacher.extra_metadata = (metadata or {}).get("extra", {})
-                handle = output if isinstance(output, Lazy) else CachedValue(str(output))
-                value = handle.bind(cacher)
+                cached = True
             elif cacher is not None and cacher.check():
                 try:
                     metadata = cacher.load_metadata()
                 except (OSError, ValueError):  # damaged sidecar: never loaded unverified
                     metadata = None
+                cached = True
+            if cached:
                 handle = output if isinstance(output, Lazy) else CachedValue(str(output))
                 value = handle.bind(cacher)
             if index == 0:
