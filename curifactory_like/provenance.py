@@ -8,6 +8,7 @@ raising, and :func:`conda_environment` answers None.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import platform
@@ -19,7 +20,6 @@ import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 from .errors import CurifactoryWarning
@@ -62,85 +62,95 @@ NO_GIT = GitInfo(commit=None, dirty=False, branch=None, diff="", untracked=(), r
 def git_info(path: str | os.PathLike[str] = ".") -> GitInfo:
     """Describe the git repository containing ``path`` (searching parent directories).
 
-    Never raises: without a repository, or without gitpython or the git executable, it returns
-    :data:`NO_GIT`; an unexpected git failure also warns with :class:`CurifactoryWarning`.
+    Three ``git`` calls: the root, commit and branch; ``git status --porcelain`` for the dirty
+    flag and the untracked files; ``git diff HEAD``. Never raises: without a repository or
+    without the git executable it returns :data:`NO_GIT`; an unexpected git failure (e.g. git
+    refusing a repository it distrusts) also warns with :class:`CurifactoryWarning`.
     """
-    try:
-        import git  # gitpython; raises ImportError when the git executable is missing
-    except ImportError:
-        return NO_GIT
-    try:
-        repo = git.Repo(os.fspath(path), search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return NO_GIT
-    except Exception as exc:  # provenance must never fail a run
-        _warn_git(path, exc)
-        return NO_GIT
-    with repo:
-        try:
-            return _describe(repo)
-        except Exception as exc:  # e.g. git refusing a repository it distrusts
-            _warn_git(path, exc)
-            return NO_GIT
+    return _read_git(path, with_diff=True)
 
 
 def git_summary(path: str | os.PathLike[str] = ".") -> GitInfo:
-    """Commit, branch and dirty flag only, from two ``git`` calls (no gitpython, no diff).
+    """:func:`git_info` without the diff (one ``git`` call fewer) and without the untracked list.
 
     For runs that record nothing (``--dry``, ``experiment map``): they show and warn about the
-    commit and a dirty tree, but store no diff or untracked list. When git is missing or
-    answers unexpectedly this falls back to :func:`git_info`, which explains the problem.
+    commit and a dirty tree, but store no diff or untracked list.
     """
-    import shutil
-    import subprocess
+    info = _read_git(path, with_diff=False)
+    return dataclasses.replace(info, untracked=())
 
-    if shutil.which("git") is None:
-        return NO_GIT
+
+_NOT_A_WORK_TREE = ("not a git repository", "must be run in a work tree")
+"""What git says (in English or not, these stay) when ``path`` has no working tree to describe."""
+
+
+class _GitFailed(Exception):
+    """A ``git`` call that failed for another reason than "no repository here"."""
+
+
+def _git(arguments: list[str], where: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *arguments], cwd=where, capture_output=True, text=True,
+        encoding="utf-8", errors="replace", timeout=30, check=False,
+        env={**os.environ, "LC_ALL": "C", "GIT_OPTIONAL_LOCKS": "0"},
+    )
+
+
+def _read_git(path: str | os.PathLike[str], with_diff: bool) -> GitInfo:
     where = os.fspath(path)
+    if shutil.which("git") is None or not os.path.isdir(where):
+        return NO_GIT
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"],
-            cwd=where, capture_output=True, text=True, timeout=30,
-        )
-        if head.returncode != 0:
-            return git_info(path)  # no repository, no commit yet, or git refusing it
-        root, commit, branch = head.stdout.splitlines()
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=normal"],
-            cwd=where, capture_output=True, text=True, timeout=30,
-        )
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return git_info(path)
+        return _describe(where, with_diff)
+    except (OSError, subprocess.SubprocessError, _GitFailed, ValueError) as exc:
+        _warn_git(path, exc)
+        return NO_GIT
+
+
+def _describe(where: str, with_diff: bool) -> GitInfo:
+    head = _git(["rev-parse", "--show-toplevel", "HEAD", "--abbrev-ref", "HEAD"], where)
+    if head.returncode == 0:
+        root, commit, branch_or_head = head.stdout.splitlines()
+        branch = None if branch_or_head == "HEAD" else branch_or_head
+    else:  # no repository here, or one without a commit yet
+        top = _git(["rev-parse", "--show-toplevel"], where)
+        if top.returncode != 0:
+            if any(reason in top.stderr for reason in _NOT_A_WORK_TREE):
+                return NO_GIT
+            raise _GitFailed(top.stderr.strip())
+        root, commit = top.stdout.strip(), None
+        branch = _git(["symbolic-ref", "-q", "--short", "HEAD"], where).stdout.strip() or None
+    status = _git(["status", "--porcelain", "-z", "--untracked-files=all"], root)
     if status.returncode != 0:
-        return git_info(path)
+        raise _GitFailed(status.stderr.strip())
+    untracked = _untracked_paths(status.stdout)
+    diff = ""
+    if with_diff and commit is not None:
+        changes = _git(["diff", "HEAD", "--no-color", "--no-ext-diff"], root)
+        if changes.returncode != 0:
+            raise _GitFailed(changes.stderr.strip())
+        diff = changes.stdout
     return GitInfo(
         commit=commit,
-        dirty=bool(status.stdout.strip()),
-        branch=None if branch == "HEAD" else branch,
-        diff="",
-        untracked=(),
+        dirty=bool(status.stdout),
+        branch=branch,
+        diff=diff,
+        untracked=untracked,
         root=root,
     )
 
 
-def _describe(repo: Any) -> GitInfo:
-    """Build the :class:`GitInfo` of an open gitpython ``Repo``."""
-    if repo.bare or repo.working_tree_dir is None:
-        return NO_GIT
-    has_commit = repo.head.is_valid()
-    untracked = tuple(repo.untracked_files)
-    diff = ""
-    if has_commit:
-        diff = repo.git.diff("HEAD", "--no-color", "--no-ext-diff", strip_newline_in_stdout=False)
-    dirty = bool(diff) or bool(untracked) or repo.is_dirty(index=True, working_tree=True)
-    return GitInfo(
-        commit=repo.head.commit.hexsha if has_commit else None,
-        dirty=dirty,
-        branch=None if repo.head.is_detached else repo.active_branch.name,
-        diff=diff,
-        untracked=untracked,
-        root=str(repo.working_tree_dir),
-    )
+def _untracked_paths(porcelain_z: str) -> tuple[str, ...]:
+    """The ``??`` entries of ``git status --porcelain -z`` (a rename's entry is followed by its
+    old path, which is skipped)."""
+    untracked: list[str] = []
+    entries = iter(porcelain_z.split("\0"))
+    for entry in entries:
+        if entry.startswith("?? "):
+            untracked.append(entry[3:])
+        elif "R" in entry[:2] or "C" in entry[:2]:
+            next(entries, None)
+    return tuple(untracked)
 
 
 def _warn_git(path: str | os.PathLike[str], exc: Exception) -> None:
@@ -159,6 +169,8 @@ def pip_freeze() -> str:
     Read from package metadata (no ``pip`` subprocess); the first distribution of a name on
     ``sys.path`` wins, as for imports. The text ends with a newline and is never truncated.
     """
+    from importlib import metadata  # imports ``email``: only runs that record packages pay it
+
     found: dict[str, str] = {}
     for dist in metadata.distributions():
         name, version = dist.metadata["Name"], dist.version

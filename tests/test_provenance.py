@@ -85,6 +85,21 @@ def test_untracked_file_is_dirty_and_listed(repo: git.Repo) -> None:
     assert info.untracked == ("new.py",)
 
 
+def test_untracked_list_matches_gitpython_with_renames_spaces_and_folders(repo: git.Repo) -> None:
+    """Untracked files are listed one by one, relative to the root, from any subdirectory: odd
+    names whole, files in new folders each, and a staged rename's old path not among them."""
+    root = _root(repo)
+    repo.git.mv("tracked.txt", "renamed.txt")
+    (root / "with space and ünïcode.txt").write_text("a\n")
+    (root / "new_folder" / "deep").mkdir(parents=True)
+    (root / "new_folder" / "deep" / "x.py").write_text("b\n")
+    (root / "new_folder" / "y.py").write_text("c\n")
+    info = git_info(root / "sub")
+    assert sorted(info.untracked) == sorted(repo.untracked_files)
+    assert "with space and ünïcode.txt" in info.untracked and len(info.untracked) == 3
+    assert info.dirty and "renamed.txt" in info.diff
+
+
 def test_works_from_a_subdirectory(repo: git.Repo) -> None:
     """git_info of a subdirectory describes the enclosing repository."""
     info = git_info(_root(repo) / "sub")

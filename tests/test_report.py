@@ -325,6 +325,33 @@ def test_info_block_shows_git_commit_branch_and_dirty_marker(rep: Any) -> None:
     assert select(commit, "code.branch")[0].text_content() == repo.active_branch.name
 
 
+def test_info_block_lists_at_most_200_untracked_files_and_counts_all(rep: Any) -> None:
+    """Thousands of untracked files would swell the page: it lists the first 200, says how many
+    there are, and the run registry keeps every one."""
+    git = pytest.importorskip("git")
+    from curifactory_like.store import RunStore
+
+    repo = git.Repo.init(rep.root)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "Report Test")
+        config.set_value("user", "email", "report@example.com")
+    repo.index.add(["experiments/rep.py"])
+    repo.index.commit("initial")
+    (rep.root / "scratch").mkdir()
+    for number in range(250):
+        (rep.root / "scratch" / f"note{number:03d}.txt").write_text("x")
+    manager = run("rep")
+    commit = info(report_of(manager))["Git commit"]
+    listed = select(commit, "pre.untracked")[0].text_content().splitlines()
+    assert len(listed) == 200 and "scratch/note000.txt" in listed
+    assert "first 200; all are in the run registry" in text(commit)
+    total = len(manager.git_info.untracked)
+    assert f"and {total} untracked files" in text(commit) and total >= 250
+    with RunStore("data") as store:
+        stored = store.get_run(manager.get_reference_name())["git_untracked"]
+    assert all(f"scratch/note{number:03d}.txt" in stored for number in range(250))
+
+
 def test_log_is_copied_and_linked(rep: Any) -> None:
     """The `experiment` command's log is copied into the report as log.txt and linked."""
     from _projects import run_cli

@@ -172,6 +172,34 @@ def test_user_defined_reportable_survives_as_cached_reportable(project, tmp_path
     assert rendered(again, second, tmp_path / "second") == before
 
 
+@pytest.mark.parametrize(
+    "frame, stored_as",
+    [
+        (pd.DataFrame({"n": [3, 12], "score": [1 / 3, 0.25]}, index=pd.Index(["a", "b"], name="key")), "frame.csv"),
+        (pd.DataFrame({0: [1.5], 1: [2]}), "frame.parquet"),  # CSV would turn the labels into strings
+    ],
+)
+def test_rebuilt_dataframe_is_the_same_frame_and_read_only_when_used(project, tmp_path, frame, stored_as):
+    """A cached DFReporter shows its stored table without reading its frame; ``df``, when used,
+    is the original frame (values, dtypes, labels), and a new precision renders from it."""
+    stage = make_stage(lambda: [DFReporter(frame.copy(), name="r")], [])
+    before = run(stage).reportables[0].html()
+    [frame_file] = [path for path in project.root.rglob("frame.*")]
+    assert frame_file.name == stored_as
+
+    [again] = run(stage).reportables
+    hidden = frame_file.rename(tmp_path / "away")
+    assert again.html() == before  # shown without reading the frame
+    with pytest.raises(OSError):
+        again.df
+    hidden.rename(frame_file)
+
+    [again] = run(stage).reportables
+    pd.testing.assert_frame_equal(again.df, frame, check_exact=True)
+    again.float_prec = 1
+    assert again.html() == DFReporter(frame, float_prec=1).html() != before
+
+
 def test_dataframe_that_cannot_round_trip_shows_the_same_table(project, tmp_path):
     """A DataFrame neither parquet nor CSV can restore comes back showing its stored table."""
     mixed = pd.DataFrame({"mixed": [0.5, "a"]})  # parquet refuses it, CSV turns 0.5 into "0.5"

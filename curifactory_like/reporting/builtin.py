@@ -23,7 +23,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from curifactory_like.reporting.reportable import Reportable, render_template, template_environment
@@ -107,11 +107,38 @@ class DFReporter(Reportable):
         group: str | None = None,
         float_prec: int = 4,
     ) -> None:
-        self.df = df
-        """The DataFrame to show."""
+        self._df: pd.DataFrame | None = df
+        self._read_df: Callable[[], pd.DataFrame] | None = None
+        self._stored_table: tuple[int, str] | None = None
         self.float_prec = float_prec
         """Number of decimals for floating point cells."""
         super().__init__(name=name, group=group)
+
+    @property
+    def df(self) -> pd.DataFrame:
+        """The DataFrame to show (one rebuilt from a cached stage is read on first use)."""
+        if self._read_df is not None:
+            self._df, self._read_df = self._read_df(), None
+        return self._df  # type: ignore[return-value]
+
+    @df.setter
+    def df(self, df: pd.DataFrame) -> None:
+        self._df, self._read_df, self._stored_table = df, None, None
+
+    @classmethod
+    def _from_storage(
+        cls,
+        read_df: Callable[[], pd.DataFrame],
+        table_html: str,
+        name: str | None,
+        group: str | None,
+        float_prec: int,
+    ) -> DFReporter:
+        """A reporter rebuilt from a cached stage: ``html()`` is the table stored with it (for
+        this ``float_prec``), and the frame is read by ``read_df`` only if ``df`` is used."""
+        reporter = cls(None, name=name, group=group, float_prec=float_prec)  # type: ignore[arg-type]
+        reporter._read_df, reporter._stored_table = read_df, (float_prec, table_html)
+        return reporter
 
     def _format(self, value: Any) -> str:
         import numpy as np
@@ -121,6 +148,8 @@ class DFReporter(Reportable):
         return str(value)
 
     def html(self) -> str:
+        if self._stored_table is not None and self._stored_table[0] == self.float_prec:
+            return self._stored_table[1]
         df = self.df
         # Column by column, so each value keeps its column's dtype (iterrows() would upcast
         # a row mixing ints and floats to floats).

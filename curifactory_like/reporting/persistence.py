@@ -47,6 +47,7 @@ from curifactory_like.reporting.render import PATH_PLACEHOLDER, render_fragment
 from curifactory_like.reporting.reportable import Reportable
 from curifactory_like.reporting.reportable_codecs import (
     _CODECS,
+    _LAZY_LOADERS,
     _LOADERS,
     _RENDERED,
     _inside,
@@ -331,9 +332,13 @@ def _rebuild(entry: Any, stage_folder: str) -> Reportable:
     name, group = entry["name"], entry["group"]
     reportable: Reportable | None = None
     loader = _LOADERS.get(entry["kind"])
+    lazy_loader = _LAZY_LOADERS.get(entry["kind"])
     if loader is not None:
         try:
-            reportable = loader(entry["data"], folder, name, group)
+            if lazy_loader is not None:
+                reportable = lazy_loader(entry["data"], folder, name, group, entry["html"])
+            else:
+                reportable = loader(entry["data"], folder, name, group)
         except Exception as exc:
             warnings.warn(
                 f"cached reportable {entry['qualified_name']!r} of stage '{entry['stage']}' "

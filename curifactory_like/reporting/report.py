@@ -67,6 +67,9 @@ INFO_MAX_PARAM_SETS = 50
 GIT_DIFF_SHOWN_CHARS = 20_000
 """How much of the uncommitted ``git diff`` the info block shows."""
 
+GIT_UNTRACKED_SHOWN = 200
+"""Untracked files the info block lists (all of them are in the run registry)."""
+
 _STATUS_CLASSES = {"complete": "ok", "error": "error", "incomplete": "warn", "LIVE": "live"}
 
 
@@ -174,6 +177,7 @@ def _info(manager: Any, has_log: bool) -> dict[str, Any]:
     started = manager.run_timestamp
     ended = getattr(manager, "run_end_timestamp", None)
     diff = str(getattr(git, "diff", "") or "")
+    untracked = tuple(getattr(git, "untracked", ()) or ())
     status = str(manager.status)
     error_exception = getattr(manager, "error_exception", None)
     param_file_sets = dict(getattr(manager, "param_file_param_sets", None) or {})
@@ -202,7 +206,8 @@ def _info(manager: Any, has_log: bool) -> dict[str, Any]:
         "has_commit": bool(getattr(git, "commit", None)),
         "dirty": bool(getattr(manager, "git_workdir_dirty", False)),
         "branch": getattr(git, "branch", None),
-        "untracked": list(getattr(git, "untracked", ()) or ()),
+        "untracked": list(untracked[:GIT_UNTRACKED_SHOWN]),
+        "untracked_count": len(untracked),
         "diff": diff[:GIT_DIFF_SHOWN_CHARS],
         "diff_cut": len(diff) > GIT_DIFF_SHOWN_CHARS,
         "param_files": list(getattr(manager, "parameter_files", None) or []),

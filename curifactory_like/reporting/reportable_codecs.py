@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from curifactory_like.reporting.builtin import (
     DFReporter,
@@ -18,6 +18,9 @@ from curifactory_like.reporting.builtin import (
     LinePlotReporter,
 )
 from curifactory_like.reporting.reportable import Reportable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _RENDERED = "rendered"
 
@@ -75,6 +78,28 @@ def _load_json(data: dict[str, Any], folder: str, name: str | None, group: str |
     return JsonReporter(json.loads(_read_text(folder, data["json_file"])), name=name, group=group)
 
 
+def _same_frame(first: pd.DataFrame, second: pd.DataFrame) -> bool:
+    """Whether two frames hold the same values with the same dtypes, labels and label types."""
+    return (
+        first.equals(second)
+        and first.dtypes.equals(second.dtypes)
+        and first.index.equals(second.index)
+        and first.columns.equals(second.columns)
+        and first.index.dtype == second.index.dtype
+        and first.columns.dtype == second.columns.dtype
+        and list(first.index.names) == list(second.index.names)
+        and list(first.columns.names) == list(second.columns.names)
+    )
+
+
+def _dump_frame_exact_csv(reportable: DFReporter, folder: str) -> dict[str, Any]:
+    """CSV when the frame reads back identical: readable, and read without pyarrow."""
+    data = _dump_frame_csv(reportable, folder)
+    if not _same_frame(_read_frame(os.path.join(folder, data["frame_file"])), reportable.df):
+        raise ValueError("the frame does not read back from CSV with the same values and dtypes")
+    return data
+
+
 def _dump_frame_parquet(reportable: DFReporter, folder: str) -> dict[str, Any]:
     reportable.df.to_parquet(os.path.join(folder, "frame.parquet"))
     return {"frame_file": "frame.parquet", "float_prec": reportable.float_prec}
@@ -85,15 +110,30 @@ def _dump_frame_csv(reportable: DFReporter, folder: str) -> dict[str, Any]:
     return {"frame_file": "frame.csv", "float_prec": reportable.float_prec}
 
 
-def _load_frame(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+def _read_frame(path: str) -> pd.DataFrame:
     import pandas as pd
 
-    path = _inside(folder, data["frame_file"])
     if path.endswith(".parquet"):
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_csv(path, index_col=0, float_precision="round_trip")
+        return pd.read_parquet(path)
+    # pandas 3 reads floats exactly by default and deprecates asking for it.
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    return pd.read_csv(path, index_col=0, **exact)
+
+
+def _load_frame(data: dict[str, Any], folder: str, name: str | None, group: str | None) -> Any:
+    df = _read_frame(_inside(folder, data["frame_file"]))
     return DFReporter(df, name=name, group=group, float_prec=int(data["float_prec"]))
+
+
+def _load_frame_lazily(
+    data: dict[str, Any], folder: str, name: str | None, group: str | None, fragment: str
+) -> Any:
+    """The stored table is shown as it is; the frame is read only if the reporter's ``df`` is
+    used (reading a parquet file costs pyarrow's parquet modules, ~25 MB, in a warm run)."""
+    path = _inside(folder, data["frame_file"])
+    return DFReporter._from_storage(
+        lambda: _read_frame(path), fragment, name, group, int(data["float_prec"])
+    )
 
 
 def _dump_latex(reportable: LatexTableReporter, folder: str) -> dict[str, Any]:
@@ -147,6 +187,7 @@ _CODECS: dict[type, tuple[_Codec, ...]] = {
     HTMLReporter: (_Codec("HTMLReporter", _dump_html, _load_html),),
     JsonReporter: (_Codec("JsonReporter", _dump_json, _load_json),),
     DFReporter: (
+        _Codec("DFReporter", _dump_frame_exact_csv, _load_frame),
         _Codec("DFReporter", _dump_frame_parquet, _load_frame),
         _Codec("DFReporter", _dump_frame_csv, _load_frame),
     ),
@@ -159,3 +200,8 @@ _CODECS: dict[type, tuple[_Codec, ...]] = {
 order of preference."""
 
 _LOADERS = {codec.kind: codec.load for codecs in _CODECS.values() for codec in codecs}
+
+_LAZY_LOADERS: dict[str, Callable[[dict[str, Any], str, str | None, str | None, str], Reportable]]
+_LAZY_LOADERS = {"DFReporter": _load_frame_lazily}
+"""Kinds whose stored fragment (checked at store time to be what the rebuilt reportable
+renders) is shown as it is, reading their data only when it is used."""

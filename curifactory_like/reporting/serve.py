@@ -3,32 +3,45 @@
 from __future__ import annotations
 
 import functools
-import http.server
 import logging
 import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import http.server
 
 __all__ = ["make_report_server", "serve_reports"]
 
 logger = logging.getLogger(__name__)
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files from the reports folder; request lines go to the logger, not stderr."""
+@functools.cache
+def _quiet_handler() -> Any:
+    """The request handler class; ``http.server`` (~2 MB with ``ssl`` and ``email``) is imported
+    only when reports are served, not by every run that writes a report."""
+    import http.server
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
-        logger.debug("%s - %s", self.address_string(), format % args)
+    class QuietHandler(http.server.SimpleHTTPRequestHandler):
+        """Serves files from the reports folder; request lines go to the logger, not stderr."""
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib name
+            logger.debug("%s - %s", self.address_string(), format % args)
+
+    return QuietHandler
 
 
 def make_report_server(
     reports_path: str, host: str = "127.0.0.1", port: int = 8080
 ) -> http.server.ThreadingHTTPServer:
     """A server for ``reports_path`` bound to ``host:port`` (port 0 picks a free one)."""
+    import http.server
+
     if not os.path.isdir(reports_path):
         raise FileNotFoundError(
             f"reports folder {reports_path!r} does not exist; run an experiment first or set "
             "reports_path in curifactory_config.json"
         )
-    handler = functools.partial(_QuietHandler, directory=os.path.abspath(reports_path))
+    handler = functools.partial(_quiet_handler(), directory=os.path.abspath(reports_path))
     return http.server.ThreadingHTTPServer((host, port), handler)
 
 
