@@ -58,13 +58,22 @@ class StageFingerprint:
     """Installed packages the stage's code references -> their versions."""
 
     def sidecar_fields(self) -> dict[str, Any]:
-        """The fields stored in the sidecar of each artifact the stage writes."""
+        """The fields stored in the sidecar of each artifact the stage writes.
+
+        The nested dicts are one copy shared by every artifact of the stage (thousands, in a
+        large run), read-only like the nested values of a sidecar read back from disk.
+        """
+        parts, libraries = self._shared_copies
         return {
             "code_fingerprint": self.digest,
             "code_version": self.version,
-            "code_parts": dict(self.parts),
-            "library_versions": dict(self.libraries),
+            "code_parts": parts,
+            "library_versions": libraries,
         }
+
+    @functools.cached_property
+    def _shared_copies(self) -> tuple[dict[str, str], dict[str, str]]:
+        return dict(self.parts), dict(self.libraries)
 
 
 # ---------------------------------------------------------------------------- public API

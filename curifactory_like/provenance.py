@@ -20,7 +20,6 @@ import sys
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from .errors import CurifactoryWarning
 

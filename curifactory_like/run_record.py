@@ -5,6 +5,7 @@ into the run folder (environment files, ``run_info.json``)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import Any
 
 from . import hashing
@@ -173,37 +174,31 @@ class RunRecordMixin:
         """Write this run's artifacts (path, size, checksum, computed/loaded/skipped) to the registry."""
         if self.dry or self.parallel_mode or not self.stored:
             return
-        rows = []
-        for artifact in self.artifacts:
-            path = getattr(artifact, "file", None)
-            if not path or path == "no file":
-                continue
-            metadata = artifact.metadata or {}
-            rows.append(
-                {
-                    "path": path,
-                    "record_hash": artifact.init_record.get_hash(),
-                    "stage": metadata.get("stage") or "",
-                    "name": str(artifact.name),
-                    "size": metadata.get("artifact_size"),
-                    "checksum": metadata.get("artifact_checksum"),
-                    "action": getattr(artifact, "action", "loaded"),
-                }
-            )
-        calls = self.stage_call_states()
-        if rows or calls:
-            with self._run_store() as store:
-                if rows:
-                    store.record_artifacts(self.get_reference_name(), rows)
-                if calls:
-                    store.record_stage_calls(self.get_reference_name(), calls)
+        with_file = [
+            artifact
+            for artifact in self.artifacts
+            if getattr(artifact, "file", None) not in (None, "", "no file")
+        ]
+        has_calls = bool(self.runtime.calls or self.call_outcomes)
+        if not (with_file or has_calls):
+            return
+        with self._run_store() as store:  # rows are made one at a time: thousands, in big runs
+            if with_file:
+                store.record_artifacts(
+                    self.get_reference_name(), (_artifact_row(a) for a in with_file)
+                )
+            if has_calls:
+                store.record_stage_calls(self.get_reference_name(), self.iter_stage_call_states())
 
     def stage_call_states(self) -> list[dict[str, Any]]:
         """Every stage call of the run with its state and timing (scheduled or in-process)."""
+        return list(self.iter_stage_call_states())
+
+    def iter_stage_call_states(self) -> Iterator[dict[str, Any]]:
+        """``stage_call_states()``, one call at a time."""
         states = {"computed": "finished", "loaded": "cached", "skipped": "skipped",
                   "failed": "failed", "upstream_failed": "upstream_failed"}
         scheduled = {o.key: o for o in self.call_outcomes}
-        calls = []
         for call in self.runtime.calls:
             outcome = scheduled.pop((call["record_index"], call["position"]), None)
             entry = {**call, "state": states.get(call["action"], call["action"]),
@@ -213,25 +208,35 @@ class RunRecordMixin:
                              executor=outcome.executor, error=outcome.error)
             entry.pop("action", None)
             entry.pop("reason", None)
-            calls.append(entry)
+            yield entry
         for outcome in scheduled.values():  # never reached by the replay (it stopped early)
-            calls.append({"record_index": outcome.key[0], "record": outcome.record,
-                          "position": outcome.key[1], "stage": outcome.stage,
-                          "state": outcome.state.value, "seconds": outcome.seconds,
-                          "executor": outcome.executor, "error": outcome.error})
-        return calls
+            yield {"record_index": outcome.key[0], "record": outcome.record,
+                   "position": outcome.key[1], "stage": outcome.stage,
+                   "state": outcome.state.value, "seconds": outcome.seconds,
+                   "executor": outcome.executor, "error": outcome.error}
 
     def artifact_run_info(self) -> dict[str, Any]:
-        """The compact run block stored in each artifact's sidecar (not the whole param list)."""
-        return {
-            "reference": self.get_reference_name(),
-            "experiment_name": self.experiment_name,
-            "run_number": self.experiment_run_number,
-            "timestamp": self.get_str_timestamp(),
-            "commit": self.git_commit_hash,
-            "workdir_dirty": self.git_workdir_dirty,
-            "hostname": self.hostname,
-        }
+        """The compact run block stored in each artifact's sidecar (not the whole param list).
+
+        One dict while its values stay the same, shared by the sidecars of the run (read-only,
+        like the nested values of a sidecar read back from disk): a run of thousands of
+        artifacts would otherwise hold thousands of equal copies.
+        """
+        values = (
+            self.get_reference_name(),
+            self.experiment_name,
+            self.experiment_run_number,
+            self.get_str_timestamp(),
+            self.git_commit_hash,
+            self.git_workdir_dirty,
+            self.hostname,
+        )
+        shared = self.__dict__.get("_artifact_run_info")
+        if shared is None or shared[0] != values:
+            keys = ("reference", "experiment_name", "run_number", "timestamp", "commit",
+                    "workdir_dirty", "hostname")
+            shared = self._artifact_run_info = (values, dict(zip(keys, values, strict=True)))
+        return shared[1]
 
     def write_run_env_output(self) -> None:
         """Write environment metadata into the --store-full run folder."""
@@ -269,3 +274,17 @@ def _platform() -> dict[str, str]:
 
 
 _PLATFORM: dict[str, str] | None = None
+
+
+def _artifact_row(artifact: Any) -> dict[str, Any]:
+    """The registry row of one artifact the run computed, loaded or skipped."""
+    metadata = artifact.metadata or {}
+    return {
+        "path": artifact.file,
+        "record_hash": artifact.init_record.get_hash(),
+        "stage": metadata.get("stage") or "",
+        "name": str(artifact.name),
+        "size": metadata.get("artifact_size"),
+        "checksum": metadata.get("artifact_checksum"),
+        "action": getattr(artifact, "action", "loaded"),
+    }

@@ -191,7 +191,7 @@ def test_rebuilt_dataframe_is_the_same_frame_and_read_only_when_used(project, tm
     hidden = frame_file.rename(tmp_path / "away")
     assert again.html() == before  # shown without reading the frame
     with pytest.raises(OSError):
-        again.df
+        _ = again.df
     hidden.rename(frame_file)
 
     [again] = run(stage).reportables

@@ -43,7 +43,7 @@ from curifactory_like.reporting.render import RECORD_COLORS, prepare_report_path
 from curifactory_like.reporting.report_index import update_report_index
 from curifactory_like.reporting.run_view import CallState, build_run_view
 from curifactory_like.reporting.serve import serve_reports
-from curifactory_like.reporting.templating import render_page, report_environment
+from curifactory_like.reporting.templating import report_environment, write_page
 
 __all__ = [
     "INLINE_DETAIL_MAX_CALLS",
@@ -133,10 +133,10 @@ def run_report(
         "plan": plan_context(manager),
         "reproduction": getattr(manager, "reproduction", None),
     }
-    _write(os.path.join(folder, "index.html"), render_page("run.html", **context))
+    write_page(os.path.join(folder, "index.html"), "run.html", **context)
     records_page = os.path.join(folder, "records.html")
     if not inline_detail:
-        _write(records_page, render_page("records.html", **context))
+        write_page(records_page, "records.html", **context)
     elif os.path.exists(records_page):
         os.remove(records_page)
     _copy_styles(folder, css_path)
@@ -309,11 +309,6 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> Iterable[tuple[str, st
 
 
 # ---------------------------------------------------------------------- files
-
-
-def _write(path: str, text: str) -> None:
-    with atomic_open(path, "w", encoding="utf-8") as outfile:
-        outfile.write(text)
 
 
 def _copy_log(manager: Any, folder: str) -> bool:

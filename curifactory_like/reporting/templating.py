@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["render_page", "report_environment"]
+__all__ = ["render_page", "report_environment", "write_page"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -48,6 +48,19 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
 def render_page(name: str, **context: Any) -> str:
     """Render the template ``report/<name>`` with ``context``."""
     return report_environment().get_template(f"report/{name}").render(**context)
+
+
+def write_page(path: str, name: str, **context: Any) -> None:
+    """Render ``report/<name>`` into ``path`` (atomically), piece by piece.
+
+    ``render`` holds every piece of the page at once before joining them: for the pages of a
+    thousand records that is ~10 MB of small strings on top of the page itself.
+    """
+    from curifactory_like.caching import atomic_open
+
+    template = report_environment().get_template(f"report/{name}")
+    with atomic_open(path, "w", encoding="utf-8") as outfile:
+        outfile.writelines(template.generate(**context))
 
 
 def format_size(size: Any) -> str:

@@ -355,42 +355,48 @@ class RunStore:
         """Record what run ``reference`` did with each artifact path, in one transaction.
 
         Each entry needs ``path`` and ``action`` (an :class:`ArtifactAction` or its value);
-        ``record_hash``, ``stage``, ``name``, ``size`` and ``checksum`` default to None.
+        ``record_hash``, ``stage``, ``name``, ``size`` and ``checksum`` default to None. The
+        entries are read one at a time (a run of thousands of artifacts passes a generator).
         """
-        optional = dict.fromkeys(("record_hash", "stage", "name", "size", "checksum"))
-        rows = [{**optional, **entry, "reference": reference} for entry in artifacts]
-        for row in rows:
-            row.update({key: _text(row[key]) for key in ("path", "action") if key in row})
-            row["size"] = None if row["size"] is None else int(row["size"])
-        with self._db.write(f"record {len(rows)} artifact(s) of run {reference!r}") as conn:
-            if not conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
-                raise RunStoreError(
-                    f"run {reference!r} is not in {self.path}; call start_run first"
-                )
+
+        def row(entry: dict[str, Any]) -> tuple[Any, ...]:
+            size = entry.get("size")
+            return (
+                reference, _text(entry["path"]), entry.get("record_hash"), entry.get("stage"),
+                entry.get("name"), None if size is None else int(size),
+                entry.get("checksum"), _text(entry["action"]),
+            )
+
+        with self._db.write(f"record the artifacts of run {reference!r}") as conn:
+            self._require_run(conn, reference)
             conn.executemany(
                 "INSERT INTO artifacts (reference, path, record_hash, stage, name, size,"
-                " checksum, action) VALUES (:reference, :path, :record_hash, :stage, :name,"
-                " :size, :checksum, :action)",
-                rows,
+                " checksum, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (row(entry) for entry in artifacts),
             )
+
+    def _require_run(self, conn: sqlite3.Connection, reference: str) -> None:
+        if not conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
+            raise RunStoreError(f"run {reference!r} is not in {self.path}; call start_run first")
 
     # -- stage calls ---------------------------------------------------------------------------
 
     def record_stage_calls(self, reference: str, calls: Iterable[dict[str, Any]]) -> None:
         """Record the state (finished, cached, failed, ...) and timing of each stage call."""
-        optional = dict.fromkeys(
-            ("record_index", "record", "position", "seconds", "executor", "error")
-        )
-        rows = [{**optional, **entry, "reference": reference} for entry in calls]
-        for row in rows:
-            row["state"] = _text(row["state"])
-        with self._db.write(f"record {len(rows)} stage call(s) of run {reference!r}") as conn:
+
+        def row(entry: dict[str, Any]) -> tuple[Any, ...]:
+            return (
+                reference, entry.get("record_index"), entry.get("record"), entry.get("position"),
+                entry["stage"], _text(entry["state"]), entry.get("seconds"),
+                entry.get("executor"), entry.get("error"),
+            )
+
+        with self._db.write(f"record the stage calls of run {reference!r}") as conn:
             conn.execute("DELETE FROM stage_calls WHERE reference = ?", (reference,))
             conn.executemany(
                 "INSERT INTO stage_calls (reference, record_index, record, position, stage,"
-                " state, seconds, executor, error) VALUES (:reference, :record_index, :record,"
-                " :position, :stage, :state, :seconds, :executor, :error)",
-                rows,
+                " state, seconds, executor, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (row(entry) for entry in calls),
             )
 
     def stage_calls(self, reference: str) -> list[dict[str, Any]]:
