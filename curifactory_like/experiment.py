@@ -20,6 +20,7 @@ import warnings
 from typing import Any
 
 from . import gcpolicy, hashing, utils
+from .caching import sidecars
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
@@ -353,6 +354,8 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     mngr.runtime.release_consumed = gcpolicy.in_batch_mode()
     results: Any = None
     try:
+        if not parallel_mode:
+            sidecars.load_index(str(mngr.cache_path), mngr._get_name())
         if not no_dag:
             _map_experiment(experiment_module, final_param_sets, mngr)
             if map_only:
@@ -444,6 +447,8 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
         shutil.rmtree(path, ignore_errors=True)
     mngr.temporary_paths.clear()
     mngr.record_artifacts()
+    if not (mngr.dry or mngr.dry_cache):
+        sidecars.save_index(str(mngr.cache_path), mngr._get_name())
     try:
         from .explain import record_run_code
 

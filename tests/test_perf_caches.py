@@ -213,3 +213,132 @@ def test_map_to_a_pipe_writes_the_plain_map_without_importing_rich(project) -> N
     assert "RICH_LOADED=False" in result.stderr
     assert "Totals: 9 compute, 0 overwrite, 0 load, 0 skip" in result.stdout
     assert "\x1b[" not in result.stdout
+
+
+# -- the sidecar index ---------------------------------------------------------------------------
+
+
+def _sidecar(folder: Path, name: str, content: dict) -> Path:
+    path = folder / f"exp_{name}_metadata.json"
+    path.write_text(json.dumps(content, indent=2))
+    return path
+
+
+def test_sidecar_index_is_used_only_for_files_whose_bytes_match(tmp_path: Path) -> None:
+    """After a copy of the cache (new inodes and times) the index still serves unchanged
+    sidecars; a sidecar whose bytes changed, even to the same size, is parsed from the file."""
+    import pickle
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    same = _sidecar(cache, "same", {"artifact_size": 1, "extra": {}})
+    edited = _sidecar(cache, "edited", {"artifact_size": 2, "extra": {}})
+    sidecars.forget_sidecars()
+    sidecars.read_sidecar(str(same)), sidecars.read_sidecar(str(edited))
+    assert sidecars.save_index(str(cache), "exp")
+    index_file = Path(sidecars.index_path(str(cache), "exp"))
+    # plant a marker in the index entry of the unchanged file: it shows the index was used
+    index = pickle.loads(index_file.read_bytes())
+    index["entries"][same.name][1]["marker"] = "from the index"
+    index_file.write_bytes(pickle.dumps(index))
+    copy = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(cache, copy)
+    (copy / edited.name).write_text(edited.read_text().replace('"artifact_size": 2', '"artifact_size": 3'))
+    sidecars.forget_sidecars()
+    assert sidecars.load_index(str(copy), "exp") == 2
+    assert sidecars.read_sidecar(str(copy / same.name))["marker"] == "from the index"
+    assert sidecars.read_sidecar(str(copy / edited.name)) == {"artifact_size": 3, "extra": {}}
+    assert sidecars.save_index(str(copy), "exp")  # the edited file was parsed: index refreshed
+    sidecars.forget_sidecars()
+    assert sidecars.load_index(str(copy), "exp") == 2
+    sidecars.read_sidecar(str(copy / same.name)), sidecars.read_sidecar(str(copy / edited.name))
+    assert not sidecars.save_index(str(copy), "exp")  # nothing new: not rewritten
+    sidecars.forget_sidecars()
+
+
+def test_sidecar_index_that_is_damaged_or_hostile_is_ignored(tmp_path: Path) -> None:
+    """A truncated index, or one that would call a function when unpickled, is not used, runs
+    nothing, and every sidecar is read from its file."""
+    import pickle
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    path = _sidecar(cache, "a", {"artifact_size": 1, "extra": {}})
+    index_file = Path(sidecars.index_path(str(cache), "exp"))
+    index_file.parent.mkdir()
+    marker = tmp_path / "ran"
+
+    class Hostile:
+        def __reduce__(self):
+            return (os.mkdir, (str(marker),))
+
+    for damaged in (b"\x80\x04garbage", pickle.dumps({"format": 1, "entries": Hostile()})):
+        index_file.write_bytes(damaged)
+        sidecars.forget_sidecars()
+        assert sidecars.load_index(str(cache), "exp") == 0
+        assert not marker.exists()
+        assert sidecars.read_sidecar(str(path)) == {"artifact_size": 1, "extra": {}}
+    sidecars.forget_sidecars()
+
+
+def test_cold_run_writes_the_index_and_a_warm_copy_uses_it_unchanged(project, tmp_path) -> None:
+    """The experiment command's cold run indexes the sidecars it wrote; a warm run of a copy of
+    the project gives the same results without rewriting the index; a dry run writes none."""
+    import pickle
+    import shutil
+
+    from _projects import run_cli
+
+    project.experiment(
+        "basic",
+        """
+        import curifactory_like as cf
+        from curifactory_like.caching import JsonCacher
+
+        @cf.stage(outputs=["x"], cachers=[JsonCacher])
+        def make(record):
+            return record.params.value
+
+        @cf.stage(inputs=["x"], outputs=["y"], cachers=[JsonCacher])
+        def double(record, x):
+            return 2 * x
+
+        def run(param_sets, manager):
+            for p in param_sets:
+                double(make(cf.Record(manager, p)))
+        """,
+    )
+    project.params(
+        "basic",
+        """
+        from dataclasses import dataclass
+        import curifactory_like as cf
+
+        @dataclass
+        class P(cf.ExperimentParameters):
+            value: int = 0
+
+        def get_params():
+            return [P(name=f"p{i}", value=i) for i in range(3)]
+        """,
+    )
+    cold = run_cli(project.root, "run", "basic", "-p", "basic")
+    assert cold.returncode == 0, cold.stderr
+    assert "Stage make executing" in cold.stderr + cold.stdout
+    [index_file] = (project.root / "data" / "cache" / sidecars.INDEX_FOLDER).iterdir()
+    indexed = len(pickle.loads(index_file.read_bytes())["entries"])
+    sidecar_files = list((project.root / "data" / "cache").glob("*_metadata.json"))
+    assert indexed == len(sidecar_files) > 0
+    copy = tmp_path / "copy"
+    shutil.copytree(project.root, copy, symlinks=True)
+    copied_index = copy / index_file.relative_to(project.root)
+    before = copied_index.stat().st_mtime_ns
+    warm = run_cli(copy, "run", "basic", "-p", "basic")
+    assert warm.returncode == 0, warm.stderr
+    assert "Stage make executing" not in warm.stderr + warm.stdout
+    assert copied_index.stat().st_mtime_ns == before
+    shutil.rmtree(copy / "data" / "cache" / sidecars.INDEX_FOLDER)
+    assert run_cli(copy, "run", "basic", "-p", "basic", "--dry").returncode == 0
+    assert not (copy / "data" / "cache" / sidecars.INDEX_FOLDER).exists()

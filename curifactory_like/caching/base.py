@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import faults, hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
-from .sidecars import read_sidecar
+from .sidecars import read_sidecar, remember_written
 
 logger = logging.getLogger("curifactory_like.caching")
 
@@ -243,8 +243,11 @@ class Cacheable:
             self.metadata["extra"].update(self.extra_metadata)
             self.metadata.update(self.integrity_fields())
             payload = self.metadata
+        text = json.dumps(payload, indent=2, default=str)
         with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
-            json.dump(payload, outfile, indent=2, default=str)
+            outfile.write(text)
+            outfile.flush()
+            remember_written(metadata_path, text, outfile, payload)
         faults.checkpoint("sidecar.written")
         return self.metadata
 
