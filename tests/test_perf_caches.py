@@ -239,7 +239,8 @@ def test_sidecar_index_is_used_only_for_files_whose_bytes_match(tmp_path: Path) 
     index_file = Path(sidecars.index_path(str(cache), "exp"))
     # plant a marker in the index entry of the unchanged file: it shows the index was used
     index = pickle.loads(index_file.read_bytes())
-    index["entries"][same.name][1]["marker"] = "from the index"
+    digest, (keys, values) = index["entries"][same.name]
+    index["entries"][same.name] = (digest, ((*keys, "marker"), (*values, "from the index")))
     index_file.write_bytes(pickle.dumps(index))
     copy = tmp_path / "copy"
     import shutil
