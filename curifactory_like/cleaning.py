@@ -17,6 +17,10 @@ kept (recent)           referenced by one of the newest ``keep_last`` runs of it
 removable               referenced by no kept run (or by no run at all)
 ======================  ===============================================================
 
+The sidecar index (``.sidecar_index/``, parsed sidecars kept for the next run) is not a cache
+entry: it is left out of the cache's size and removed with the first entry that goes, since the
+next run rebuilds it.
+
 Without ``max_size`` every removable entry is removed. With ``max_size`` entries are removed,
 least recently used first, only while the cache is larger than ``max_size``: first the
 removable ones, then the recent-kept ones; protected entries stay even if the cache remains
@@ -46,6 +50,7 @@ import socket
 from datetime import datetime
 from typing import Any
 
+from .caching.sidecars import INDEX_FOLDER
 from .errors import CurifactoryError, RunReferenceError
 from .store import TIMESTAMP_FORMAT, RunStore
 
@@ -263,6 +268,8 @@ def _scan(directory: str) -> tuple[list[CacheEntry], int]:
     except FileNotFoundError:
         return entries, 0
     for item in items:
+        if item.name == INDEX_FOLDER:  # rebuilt by the next run; dropped by apply_clean
+            continue
         if item.name.startswith("."):
             other += _size_and_mtime(item.path)[0]
         elif _HASH_TOKEN.search(item.name):
@@ -458,6 +465,8 @@ def apply_clean(store: RunStore, plan: CleanPlan) -> list[CacheEntry]:
             continue
         _remove(entry.path)
         removed.append(entry)
+    if removed:  # it describes sidecars that are gone; the next run writes a fresh one
+        shutil.rmtree(os.path.join(plan.cache_path, INDEX_FOLDER), ignore_errors=True)
     plan.remove = removed
     return removed
 

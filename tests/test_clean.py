@@ -280,10 +280,12 @@ def test_artifact_directories_and_subdirectories_are_cleaned(tmp_path: Path) -> 
     _ok(root, "run", "rep", "-p", "tiny", "--quiet")
     _ok(root, "run", "rep", "-p", "tiny", "--names", "a", "--quiet")
     cache = root / "data" / "cache"
-    folders = sorted(p.name for p in cache.iterdir() if p.is_dir() and p.name != "sub")
+    folders = sorted(p.name for p in cache.iterdir() if p.is_dir() and p.name != "sub" and not p.name.startswith("."))
     assert len(folders) == 3 and all(f.endswith("_make_reportables") for f in folders)
+    assert (cache / ".sidecar_index").is_dir()
     text = _ok(root, "clean", "--keep-last", "1")
-    assert sorted(p.name for p in cache.iterdir() if p.is_dir() and p.name != "sub") == [
+    assert not (cache / ".sidecar_index").exists()  # it described removed sidecars
+    assert sorted(p.name for p in cache.iterdir() if p.is_dir() and p.name != "sub" and not p.name.startswith(".")) == [
         f for f in folders if GOLDEN_HASH_A in f
     ]
     assert text.count("_make_reportables (") == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -350,8 +351,7 @@ def test_experiment_notebook_of_store_full_run_reads_the_run_folder(project):
     notebook.write_experiment_notebook(manager, "nb/run", leave_script=True)
     script = Path("nb/run.py").read_text(encoding="utf-8")
     assert "project-wide cache" not in script
-    for path in project.cache.iterdir():
-        path.unlink()
+    shutil.rmtree(project.cache)  # the project-wide cache is gone: only the run folder remains
     before = calls(project.root)
     found = exec_script(Path("nb/run.py"))
     assert found["manager"].cache_path == str(Path(manager.get_run_output_path()) / "artifacts")
