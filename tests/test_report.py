@@ -308,15 +308,21 @@ def test_info_block_lists_parameter_sets_with_hashes(cold: Any) -> None:
     assert all(digest in text(listed) for digest in expected.values())
 
 
-def test_info_block_shows_git_commit_branch_and_dirty_marker(rep: Any) -> None:
-    """In a git repository with uncommitted changes: full commit, branch and the '*' marker."""
+def _committed_repo(root: Path) -> Any:
+    """A git repository at ``root`` with the experiment committed (the rest left untracked)."""
     git = pytest.importorskip("git")
-    repo = git.Repo.init(rep.root)
+    repo = git.Repo.init(root)
     with repo.config_writer() as config:
         config.set_value("user", "name", "Report Test")
         config.set_value("user", "email", "report@example.com")
     repo.index.add(["experiments/rep.py"])
     repo.index.commit("initial")
+    return repo
+
+
+def test_info_block_shows_git_commit_branch_and_dirty_marker(rep: Any) -> None:
+    """In a git repository with uncommitted changes: full commit, branch and the '*' marker."""
+    repo = _committed_repo(rep.root)
     manager = run("rep")
     fields = info(report_of(manager))
     commit = fields["Git commit"]
@@ -328,15 +334,9 @@ def test_info_block_shows_git_commit_branch_and_dirty_marker(rep: Any) -> None:
 def test_info_block_lists_at_most_200_untracked_files_and_counts_all(rep: Any) -> None:
     """Thousands of untracked files would swell the page: it lists the first 200, says how many
     there are, and the run registry keeps every one."""
-    git = pytest.importorskip("git")
     from curifactory_like.store import RunStore
 
-    repo = git.Repo.init(rep.root)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "Report Test")
-        config.set_value("user", "email", "report@example.com")
-    repo.index.add(["experiments/rep.py"])
-    repo.index.commit("initial")
+    _committed_repo(rep.root)
     (rep.root / "scratch").mkdir()
     for number in range(250):
         (rep.root / "scratch" / f"note{number:03d}.txt").write_text("x")
