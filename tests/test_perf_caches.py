@@ -343,3 +343,17 @@ def test_cold_run_writes_the_index_and_a_warm_copy_uses_it_unchanged(project, tm
     shutil.rmtree(copy / "data" / "cache" / sidecars.INDEX_FOLDER)
     assert run_cli(copy, "run", "basic", "-p", "basic", "--dry").returncode == 0
     assert not (copy / "data" / "cache" / sidecars.INDEX_FOLDER).exists()
+
+
+def test_a_sidecar_that_is_not_utf8_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are reported like any unparsable sidecar, so the artifact is
+    treated as damaged (recomputed) instead of the run failing."""
+    from curifactory_like.caching import JsonCacher
+
+    artifact = tmp_path / "thing.json"
+    artifact.write_text("1")
+    (tmp_path / "thing_metadata.json").write_bytes(b'{"artifact_size": 1, "x": "\xff\xfe"}')
+    with pytest.raises(json.JSONDecodeError, match="not UTF-8"):
+        sidecars.read_sidecar(str(tmp_path / "thing_metadata.json"))
+    cacher = JsonCacher(path_override=str(artifact))
+    assert "unreadable" in cacher.integrity_problem()

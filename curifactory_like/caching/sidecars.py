@@ -72,7 +72,11 @@ def read_sidecar(path: str) -> Any:
     if indexed is not None and indexed[0] == digest:
         content = indexed[1]
     else:
-        content = _compact(_shared_strings(json.loads(data)))
+        try:
+            document = json.loads(data)
+        except UnicodeDecodeError as exc:  # callers handle one error for an unreadable sidecar
+            raise json.JSONDecodeError(f"not UTF-8 ({exc.reason})", repr(data[:40]), 0) from exc
+        content = _compact(_shared_strings(document))
         _CHANGED.add(os.path.dirname(os.path.abspath(path)))
     _PARSED[path] = (identity, content, digest)
     return _expanded(content)
