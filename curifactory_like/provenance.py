@@ -80,7 +80,7 @@ def git_summary(path: str | os.PathLike[str] = ".") -> GitInfo:
 
 
 _NOT_A_WORK_TREE = ("not a git repository", "must be run in a work tree")
-"""What git says (in English or not, these stay) when ``path`` has no working tree to describe."""
+"""What git says (in English: ``_git`` sets ``LC_ALL=C``) when there is no working tree to describe."""
 
 
 class _GitFailed(Exception):

@@ -368,16 +368,16 @@ class RunStore:
             )
 
         with self._db.write(f"record the artifacts of run {reference!r}") as conn:
-            self._require_run(conn, reference)
+            self._require_run(conn, reference, "; call start_run first")
             conn.executemany(
                 "INSERT INTO artifacts (reference, path, record_hash, stage, name, size,"
                 " checksum, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (row(entry) for entry in artifacts),
             )
 
-    def _require_run(self, conn: sqlite3.Connection, reference: str) -> None:
+    def _require_run(self, conn: sqlite3.Connection, reference: str, hint: str = "") -> None:
         if not conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
-            raise RunStoreError(f"run {reference!r} is not in {self.path}; call start_run first")
+            raise RunStoreError(f"run {reference!r} is not in {self.path}{hint}")
 
     # -- stage calls ---------------------------------------------------------------------------
 
@@ -466,8 +466,7 @@ class RunStore:
     def pin_run(self, reference: str, note: str | None = None) -> bool:
         """Pin a run so cache cleaning keeps its artifacts; False if it was pinned already."""
         with self._db.write(f"pin run {reference!r}") as conn:
-            if not conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
-                raise RunStoreError(f"run {reference!r} is not in {self.path}")
+            self._require_run(conn, reference)
             cursor = conn.execute(
                 "INSERT INTO pins (reference, pinned_at, note) VALUES (?, ?, ?)"
                 " ON CONFLICT (reference) DO NOTHING",
