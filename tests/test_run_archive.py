@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import shutil
 import tarfile
+import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -48,6 +50,7 @@ def test_import_keeps_reference_when_run_number_is_taken(tmp_path: Path) -> None
     archive = tmp_path / "run.tar.gz"
     assert run_cli(source, "export", str(folder), str(archive)).returncode == 0
     target = write_tiny(tmp_path / "target")
+    _wait_for_next_second(folder.name)  # a run's reference is its name, number and second
     assert run_cli(target, "run", "tiny", "-p", "tiny", "--quiet").returncode == 0
 
     imported = run_cli(target, "import", str(archive))
@@ -61,6 +64,34 @@ def test_import_keeps_reference_when_run_number_is_taken(tmp_path: Path) -> None
     assert again.returncode == 2
     assert "already here" in output(again) and NO_TRACEBACK not in output(again)
     assert len(registry_runs(target)) == 2
+
+
+def test_import_refuses_a_reference_the_registry_already_has(tmp_path: Path) -> None:
+    """A registered run whose folder was removed blocks a re-import, with a hint, losing nothing."""
+    source = write_tiny(tmp_path / "source")
+    folder = store_full_run(source, "tiny", "-p", "tiny")
+    archive = tmp_path / "run.tar.gz"
+    assert run_cli(source, "export", str(folder), str(archive)).returncode == 0
+    target = write_tiny(tmp_path / "target")
+    assert run_cli(target, "import", str(archive)).returncode == 0
+    shutil.rmtree(target / "data" / "runs" / folder.name)
+    before = registry_runs(target)
+
+    again = run_cli(target, "import", str(archive))
+
+    assert again.returncode == 2
+    assert f"already has a run named {folder.name}" in output(again)
+    assert "experiment runs" in output(again) and NO_TRACEBACK not in output(again)
+    assert registry_runs(target) == before
+    assert not (target / "data" / "runs" / folder.name).exists()
+    assert [p.name for p in (target / "data" / "runs").iterdir()] == []
+
+
+def _wait_for_next_second(reference: str) -> None:
+    """Sleep until the clock is past the second in ``reference`` (``name_N_YYYY-MM-DD-THHMMSS``)."""
+    stamp = datetime.strptime(reference.rsplit("_", 1)[1], "%Y-%m-%d-T%H%M%S")
+    while datetime.now().replace(microsecond=0) <= stamp:
+        time.sleep(0.05)
 
 
 def test_export_refuses_a_damaged_run(tmp_path: Path) -> None:

@@ -141,7 +141,12 @@ def import_run(source: str) -> dict[str, Any]:
             with RunStore(str(config["manager_cache_path"])) as store:
                 row = store.import_run(run)
         except RunStoreError as exc:
-            raise ArchiveError(f"{exc}; nothing was imported") from exc
+            raise ArchiveError(
+                f"{exc}; nothing was imported",
+                hint=f"this project's registry already has a run named {reference} (its run"
+                " folder is not here: a plain run made in the same second, or an earlier"
+                " import whose folder was removed); `experiment runs` lists it",
+            ) from exc
         os.replace(folder, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
