@@ -449,6 +449,8 @@ def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
     mngr.record_artifacts()
     if not (mngr.dry or mngr.dry_cache):
         sidecars.save_index(str(mngr.cache_path), mngr._get_name())
+    if gcpolicy.in_batch_mode():  # nothing reads sidecars from here on: room for the report
+        sidecars.forget_sidecars()
     try:
         from .explain import record_run_code
 

@@ -11,6 +11,7 @@ differ since). ``experiment plan`` prints it and the HTML run report shows it.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -66,32 +67,44 @@ class PlanExplanation:
 # ---------------------------------------------------------------------------- building
 
 
-def explain_plan(manager: Any, dag: Any = None, against: str | None = None) -> PlanExplanation:
+def explain_plan(
+    manager: Any,
+    dag: Any = None,
+    against: str | None = None,
+    keep: Callable[[CallExplanation], bool] | None = None,
+) -> PlanExplanation:
     """Explain the plan of ``dag`` (default: the manager's last mapped DAG).
 
-    ``against`` is a run reference (as ``experiment runs`` shows it) to compare with.
+    ``against`` is a run reference (as ``experiment runs`` shows it) to compare with. ``keep``,
+    if given, chooses the calls listed in ``calls`` (called once per call, in order); the
+    totals, reasons and estimate always count every call.
     """
     dag = dag if dag is not None else manager.dag
     experiment = str(manager.experiment_name)
     current_reference = manager.get_reference_name() if manager.stored else None
     history = _History(manager, experiment, current_reference, against)
+    totals = {action.value: 0 for action in Action}
+    reasons: dict[str, int] = {}
+    estimate = _Estimate()
+    explained: list[CallExplanation] = []
     try:
-        explained = [_explain_call(dag, call, history) for call in dag.calls]
+        for call in dag.calls:
+            entry = _explain_call(dag, call, history)
+            totals[entry.action] += 1
+            reasons[entry.kind] = reasons.get(entry.kind, 0) + 1
+            estimate.add(entry)
+            if keep is None or keep(entry):
+                explained.append(entry)
         against_summary = history.against_summary(dag)
     finally:
         history.close()
-    totals = {action.value: 0 for action in Action}
-    reasons: dict[str, int] = {}
-    for entry in explained:
-        totals[entry.action] += 1
-        reasons[entry.kind] = reasons.get(entry.kind, 0) + 1
     return PlanExplanation(
         experiment=experiment,
         code_changes=str(getattr(manager, "code_changes", fingerprint.DEFAULT_POLICY)),
         calls=explained,
         totals=totals,
         reasons=reasons,
-        estimate=_estimate(explained),
+        estimate=estimate.summary(),
         against=against_summary,
     )
 
@@ -144,16 +157,34 @@ def _code_state(artifacts: list[Any]) -> str:
     return "same"
 
 
-def _estimate(calls: list[CallExplanation]) -> dict[str, Any]:
-    executing = [c for c in calls if c.action in (Action.COMPUTE.value, Action.OVERWRITE.value)]
-    known = [c.estimate_seconds for c in executing if c.estimate_seconds is not None]
-    return {
-        "seconds": round(sum(known), 3),
-        "executing_calls": len(executing),
-        "calls_with_history": len(known),
-        "calls_without_history": len(executing) - len(known),
-        "note": "serial stage time; loading, mapping and reporting not included",
-    }
+EXECUTING_ACTIONS = (Action.COMPUTE.value, Action.OVERWRITE.value)
+"""The actions of calls whose stage body runs."""
+
+
+class _Estimate:
+    """The expected serial stage time of the executing calls, summed as they are explained."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.executing = 0
+        self.known = 0
+
+    def add(self, call: CallExplanation) -> None:
+        if call.action not in EXECUTING_ACTIONS:
+            return
+        self.executing += 1
+        if call.estimate_seconds is not None:
+            self.known += 1
+            self.seconds += call.estimate_seconds
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "seconds": round(self.seconds, 3),
+            "executing_calls": self.executing,
+            "calls_with_history": self.known,
+            "calls_without_history": self.executing - self.known,
+            "note": "serial stage time; loading, mapping and reporting not included",
+        }
 
 
 # ---------------------------------------------------------------------------- the registry

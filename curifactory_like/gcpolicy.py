@@ -18,8 +18,14 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-BATCH_THRESHOLDS = (50_000, 20, 20)
-"""``gc.set_threshold`` in batch mode (the interpreter's default is ``(700, 10, 10)``)."""
+BATCH_THRESHOLDS = (10_000, 50, 20)
+"""``gc.set_threshold`` in batch mode (the interpreter's default is ``(700, 10, 10)``).
+
+Young collections stay frequent enough to free the reference cycles each indented JSON write
+leaves behind (``json``'s pure-Python encoder builds closures that refer to each other: ~4 KB
+per sidecar). With a first threshold of 50,000 they piled up to ~2.3 MB more peak memory on a
+cold run of a thousand records, for no measurable collection time saved (~0.2-0.3 s either
+way on the warm run, measured with ``gc.callbacks``)."""
 
 _state = {"batch": False, "frozen": False}
 

@@ -195,3 +195,28 @@ def test_failed_stage_marks_run_error_and_keeps_cache(project):
 
     with RunStore("data") as store:
         assert store.get_run(manager.get_reference_name())["status"] == "error"
+
+
+def test_report_plan_lists_the_first_executing_calls_and_counts_them_all(project, monkeypatch):
+    """The report's plan section keeps only the rows it shows; its totals count every call."""
+    from curifactory_like.explain import explain_plan
+    from curifactory_like.reporting import plan_section
+
+    project.experiment("pipe", PIPELINE)
+    _, manager = run_experiment("pipe", param_files=["pipe"], dry=True)
+    full = explain_plan(manager, manager.dag)
+    executing = [c for c in full.calls if c.action == "compute"]
+    assert len(executing) == 7
+    monkeypatch.setattr(plan_section, "PLAN_ROWS_SHOWN", 3)
+
+    context = plan_section.plan_context(manager)
+
+    assert context is not None
+    assert context["executing"] == executing[:3]
+    assert context["executing_total"] == 7
+    shown = context["explanation"]
+    assert (shown.totals, shown.reasons, shown.estimate) == (
+        full.totals,
+        full.reasons,
+        full.estimate,
+    )

@@ -213,6 +213,23 @@ def test_dataframe_that_cannot_round_trip_shows_the_same_table(project, tmp_path
     assert again.html() == before
 
 
+def test_live_dataframe_shows_the_table_its_cached_rerun_shows(project, tmp_path):
+    """A frame changed in place after its stage ended shows as it was when the stage ended, in
+    the computing run's report as in the cached rerun's; a new ``df`` or precision shows anew."""
+    frame = pd.DataFrame({"score": [0.25, 0.5]})
+    stage = make_stage(lambda: [DFReporter(frame)], [])
+    [live] = run(stage).reportables
+    frame.loc[0, "score"] = 9.75  # after the stage ended, e.g. by a later stage
+    [cached] = run(stage).reportables
+
+    assert live.html() == cached.html()
+    assert "0.2500" in live.html() and "9.7500" not in live.html()
+    live.float_prec = 1
+    assert "9.8" in live.html()
+    live.df = pd.DataFrame({"score": [3.0]})
+    assert "3.0" in live.html() and "0.5" not in live.html()
+
+
 def test_no_pickle_files_are_written_for_reportables(project, tmp_path):
     """Storing every kind of reportable writes no .pkl file, only JSON, data and rendered files."""
     stage = make_stage(

@@ -42,7 +42,7 @@ from typing import Any
 
 from curifactory_like.caching import atomic_open
 from curifactory_like.errors import CurifactoryWarning
-from curifactory_like.reporting.builtin import FigureReporter, LinePlotReporter
+from curifactory_like.reporting.builtin import DFReporter, FigureReporter, LinePlotReporter
 from curifactory_like.reporting.render import PATH_PLACEHOLDER, render_fragment
 from curifactory_like.reporting.reportable import Reportable
 from curifactory_like.reporting.reportable_codecs import (
@@ -201,10 +201,16 @@ def _store_data(reportable: Reportable, folder: str, fragment: str) -> tuple[str
     return _CACHED_KIND, {}
 
 
-def _keep_rendered_image(reportable: Reportable, folder: str, data: dict[str, Any]) -> None:
-    """Let a live figure reportable reuse its cached image instead of drawing it again."""
+def _keep_rendered(
+    reportable: Reportable, folder: str, data: dict[str, Any], fragment: str
+) -> None:
+    """Let a live reportable reuse what was just rendered for its cache, so the report shows
+    what a cached rerun shows: a figure its cached image, a ``DFReporter`` its stored table
+    (until its ``df`` is replaced), instead of drawing or formatting it again."""
     if isinstance(reportable, (FigureReporter, LinePlotReporter)) and "image" in data:
         reportable.image_data = _read_bytes(folder, data["image"])
+    elif isinstance(reportable, DFReporter) and type(reportable).html is DFReporter.html:
+        reportable._stored_table = (reportable.float_prec, fragment)
 
 
 def _files_under(folder: str) -> list[str]:
@@ -221,7 +227,7 @@ def _store_one(
     folder = os.path.join(stage_folder, relative_folder)
     fragment = render_fragment(reportable, os.path.join(folder, _RENDERED))
     kind, data = _store_data(reportable, folder, fragment)
-    _keep_rendered_image(reportable, folder, data)
+    _keep_rendered(reportable, folder, data, fragment)
     cls = type(reportable)
     entry = {
         "kind": kind,

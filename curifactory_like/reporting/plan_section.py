@@ -24,15 +24,23 @@ def plan_context(manager: Any) -> dict[str, Any] | None:
     dag = getattr(manager, "dag", None)
     if dag is None or dag.plan is None or not dag.calls:
         return None
-    from ..explain import explain_plan
+    from ..explain import EXECUTING_ACTIONS, explain_plan
+
+    listed_count = [0]
+
+    def listed(call: Any) -> bool:  # only the rows shown are kept (~0.5 KB per call)
+        if call.action not in EXECUTING_ACTIONS or listed_count[0] >= PLAN_ROWS_SHOWN:
+            return False
+        listed_count[0] += 1
+        return True
 
     try:
-        explanation = explain_plan(manager, dag)
+        explanation = explain_plan(manager, dag, keep=listed)
     except Exception as exc:  # the plan section must never break the report
         logger.warning("The report's plan section could not be built: %s", exc)
         logger.debug("plan section failure", exc_info=True)
         return None
-    executing = [c for c in explanation.calls if c.action in ("compute", "overwrite")]
+    executing = explanation.calls
     actual = sum(
         float(call.get("seconds") or 0.0)
         for call in manager.stage_call_states()
@@ -44,7 +52,7 @@ def plan_context(manager: Any) -> dict[str, Any] | None:
             (REASON_KINDS.get(kind, kind or "other"), count)
             for kind, count in sorted(explanation.reasons.items(), key=lambda kv: -kv[1])
         ],
-        "executing": executing[:PLAN_ROWS_SHOWN],
-        "executing_total": len(executing),
+        "executing": executing,
+        "executing_total": explanation.estimate["executing_calls"],
         "actual_seconds": actual,
     }

@@ -52,7 +52,9 @@ _STATE_OF_ACTION = {
 }
 
 
-@dataclass
+# slots and texts derived on use: a run of a thousand records has ~8,000 of these views, built
+# for the report only (~1 KB each as plain dataclasses with their shortened texts)
+@dataclass(slots=True)
 class ArtifactView:
     """One output of one stage call."""
 
@@ -62,11 +64,19 @@ class ArtifactView:
     preview: str = ""
     path: str | None = None
     size: int | None = None
-    shown_path: str = ""
-    """``path`` as the detail table shows it (shortened by the record's path prefix)."""
+    path_prefix: str = ""
+    """The record's path prefix (see ``RecordView.path_prefix``)."""
+
+    @property
+    def shown_path(self) -> str:
+        """``path`` as the detail table shows it (shortened by the record's path prefix)."""
+        path = self.path or ""
+        if self.path_prefix and path.startswith(self.path_prefix):
+            return "\u2026" + path[len(self.path_prefix) :]
+        return path
 
 
-@dataclass
+@dataclass(slots=True)
 class CallView:
     """One stage applied to one record."""
 
@@ -80,8 +90,13 @@ class CallView:
     seconds: float | None = None
     inputs: list[int] = field(default_factory=list)
     outputs: list[ArtifactView] = field(default_factory=list)
-    shown_reason: str = ""
-    """``reason`` as the detail table shows it (shortened by the record's path prefix)."""
+    path_prefix: str = ""
+    """The record's path prefix (see ``RecordView.path_prefix``)."""
+
+    @property
+    def shown_reason(self) -> str:
+        """``reason`` as the detail table shows it (shortened by the record's path prefix)."""
+        return self.reason.replace(self.path_prefix, "\u2026") if self.path_prefix else self.reason
 
     @property
     def node_id(self) -> str:
@@ -117,7 +132,8 @@ class RecordView:
         return f"Record {self.index}{kind}: {self.name if self.name is not None else 'None'}"
 
     def shorten_paths(self) -> None:
-        """Set ``path_prefix`` and the shortened ``shown_path`` / ``shown_reason`` texts."""
+        """Set ``path_prefix`` here and in the calls and artifacts, which shorten their
+        ``shown_reason`` / ``shown_path`` texts with it."""
         paths = [a.path for call in self.calls for a in call.outputs if a.path]
         prefix = ""
         if len(paths) > 1:
@@ -126,12 +142,9 @@ class RecordView:
             prefix = common[: cut + 1] if cut >= 11 else ""
         self.path_prefix = prefix
         for call in self.calls:
-            call.shown_reason = call.reason.replace(prefix, "\u2026") if prefix else call.reason
+            call.path_prefix = prefix
             for artifact in call.outputs:
-                path = artifact.path or ""
-                if prefix and path.startswith(prefix):
-                    path = "\u2026" + path[len(prefix) :]
-                artifact.shown_path = path
+                artifact.path_prefix = prefix
 
 
 @dataclass

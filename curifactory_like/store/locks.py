@@ -27,6 +27,8 @@ __all__ = ["BUSY_TIMEOUT_SECONDS", "SharedConnection", "connect", "immediate"]
 
 BUSY_TIMEOUT_SECONDS = 30.0
 """How long a write waits for another process's transaction before failing."""
+PAGE_CACHE_KIB = 512
+"""SQLite's page cache per connection (its default is 2,000 KiB)."""
 
 
 def connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connection:
@@ -35,6 +37,7 @@ def connect(path: Path, timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite3.Connec
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
         deadline = time.monotonic() + timeout
         while True:  # switching a new file to WAL can race with another process doing the same
             try:
