@@ -43,12 +43,18 @@ def test_export_import_round_trip(tmp_path: Path) -> None:
     assert "0 executed" in reproduced.stdout
 
 
-def test_import_keeps_reference_when_run_number_is_taken(tmp_path: Path) -> None:
-    """A project with its own run 1 still takes the import, under the next free number."""
+def _exported_run(tmp_path: Path) -> tuple[Path, Path]:
+    """A store-full run of a tiny project in ``tmp_path/source``, and its exported archive."""
     source = write_tiny(tmp_path / "source")
     folder = store_full_run(source, "tiny", "-p", "tiny")
     archive = tmp_path / "run.tar.gz"
     assert run_cli(source, "export", str(folder), str(archive)).returncode == 0
+    return folder, archive
+
+
+def test_import_keeps_reference_when_run_number_is_taken(tmp_path: Path) -> None:
+    """A project with its own run 1 still takes the import, under the next free number."""
+    folder, archive = _exported_run(tmp_path)
     target = write_tiny(tmp_path / "target")
     _wait_for_next_second(folder.name)  # a run's reference is its name, number and second
     assert run_cli(target, "run", "tiny", "-p", "tiny", "--quiet").returncode == 0
@@ -68,10 +74,7 @@ def test_import_keeps_reference_when_run_number_is_taken(tmp_path: Path) -> None
 
 def test_import_refuses_a_reference_the_registry_already_has(tmp_path: Path) -> None:
     """A registered run whose folder was removed blocks a re-import, with a hint, losing nothing."""
-    source = write_tiny(tmp_path / "source")
-    folder = store_full_run(source, "tiny", "-p", "tiny")
-    archive = tmp_path / "run.tar.gz"
-    assert run_cli(source, "export", str(folder), str(archive)).returncode == 0
+    folder, archive = _exported_run(tmp_path)
     target = write_tiny(tmp_path / "target")
     assert run_cli(target, "import", str(archive)).returncode == 0
     shutil.rmtree(target / "data" / "runs" / folder.name)
