@@ -184,7 +184,8 @@ def test_control_unescaped_payloads_do_fire(browser: Any, tmp_path: Path):
         page.wait_for_timeout(300)
         assert page.evaluate("() => window.__pwned") == "control"
         page.click("#go")
-        assert page.evaluate("() => window.__clicked") == 1
+        # a javascript: link runs after the click returns; wait for it (a timeout fails the test)
+        page.wait_for_function("() => window.__clicked === 1", timeout=5000)
     finally:
         context.close()
 
