@@ -30,10 +30,12 @@ CACHE_NAME = ".pip_freeze.json"
 def environment_key() -> list[Any]:
     """The interpreter, and each ``sys.path`` entry with its modification time (ns).
 
-    The working directory (the project) is listed without its time: a run creates and removes
-    its output folders there, and distributions are not installed into a project's root.
+    The interpreter is its resolved path: the ``experiment`` script's ``python3.11`` and a
+    ``python`` symlink to it are one environment. The working directory (the project) is listed
+    without its time: a run creates and removes its output folders there, and distributions are
+    not installed into a project's root.
     """
-    entries: list[Any] = [sys.executable, sys.version]
+    entries: list[Any] = [os.path.realpath(sys.executable), sys.version]
     cwd = os.getcwd()
     for entry in sys.path:
         path = os.path.abspath(entry or cwd)

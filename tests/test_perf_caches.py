@@ -38,6 +38,24 @@ def test_pip_freeze_cache_equals_fresh_freeze_and_sees_new_installs(
     assert after == pip_freeze()
 
 
+def test_pip_freeze_cache_key_is_the_interpreter_not_the_name_it_was_started_by(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``python`` and the ``python3.x`` it links to (the console script's interpreter) share the
+    cached freeze; another interpreter does not."""
+    from curifactory_like.freeze_cache import environment_key
+
+    key = environment_key()
+    link = tmp_path / "python"
+    link.symlink_to(sys.executable)
+    monkeypatch.setattr(sys, "executable", str(link))
+    assert environment_key() == key
+    other = tmp_path / "other-python"
+    other.write_text("")
+    monkeypatch.setattr(sys, "executable", str(other))
+    assert environment_key() != key
+
+
 def test_pip_freeze_cache_ignores_a_corrupt_cache_file(tmp_path: Path) -> None:
     (tmp_path / CACHE_NAME).write_text("{not json")
     assert cached_pip_freeze(str(tmp_path)) == pip_freeze()
