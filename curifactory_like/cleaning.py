@@ -34,9 +34,10 @@ modified since it started (it has not recorded its artifacts yet). A run on anot
 cannot be checked and counts as running; a run without a recorded ``pid`` (older versions)
 counts as finished. Holds are checked again just before each removal.
 
-Only entries whose name carries a hash (``_<hex>`` then ``_``, ``.`` or the end) are removed:
-other files and dot entries (scratch folders of running runs) are left alone but count towards
-the cache size.
+Only entries whose name carries a hash (``_<hex>`` then ``_``, ``.`` or the end) are removed,
+and the leftovers of killed runs (``leftovers.py``: temporary files of atomic writes and
+``--parallel`` working folders, once their writer is gone and they have been quiet for a while).
+Other files and dot entries are left alone but count towards the cache size.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from typing import Any
 
 from .caching.sidecars import INDEX_FOLDER
 from .errors import CurifactoryError, RunReferenceError
+from .leftovers import Leftover, identify, keep_reason, process_alive
 from .store import TIMESTAMP_FORMAT, RunStore
 
 __all__ = [
@@ -99,6 +101,8 @@ class CacheEntry:
     """Entries of one group (a stage stem) are removed together under ``--max-size``."""
     fate: Fate = Fate.REMOVABLE
     reason: str = ""
+    leftover: Leftover | None = None
+    """Set for what a killed run left behind (see ``leftovers.py``)."""
 
     @property
     def hash_token(self) -> str | None:
@@ -183,25 +187,13 @@ def run_started(run: dict[str, Any]) -> float:
         return 0.0
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    except OSError:
-        return False
-    return True
-
-
 def is_running(run: dict[str, Any], hostname: str | None = None) -> bool:
     """Whether a registered run is running now (see the module docstring)."""
     if run.get("status") not in _RUNNING_STATUSES or run.get("pid") is None:
         return False
     if run.get("hostname") not in (None, hostname or socket.gethostname()):
         return True  # cannot look at another machine's processes: assume it still runs
-    return _process_alive(int(run["pid"]))
+    return process_alive(int(run["pid"]))
 
 
 def running_runs(store: RunStore) -> list[dict[str, Any]]:
@@ -271,7 +263,12 @@ def _scan(directory: str) -> tuple[list[CacheEntry], int]:
         if item.name == INDEX_FOLDER:  # rebuilt by the next run; dropped by apply_clean
             continue
         if item.name.startswith("."):
-            other += _size_and_mtime(item.path)[0]
+            leftover = identify(item.name, item.is_dir(follow_symlinks=False))
+            size, modified = _size_and_mtime(item.path)
+            if leftover is None:
+                other += size
+            else:
+                entries.append(CacheEntry(item.path, size, modified, leftover=leftover))
         elif _HASH_TOKEN.search(item.name):
             size, modified = _size_and_mtime(item.path)
             entries.append(CacheEntry(item.path, size, modified))
@@ -357,6 +354,10 @@ def plan_clean(
     started = {reference: run_started(run) for reference, run in by_reference.items()}
     entries, other = _scan(cache_path)
     for entry in entries:
+        if entry.leftover is not None:
+            entry.group, entry.last_used = entry.path, entry.modified
+            _decide_leftover(entry, by_reference)
+            continue
         references, entry.group = _matching(os.path.basename(entry.path), stems)
         entry.references = sorted(references, key=lambda r: order.get(r, -1))
         entry.last_used = max([entry.modified, *(started.get(r, 0.0) for r in references)])
@@ -449,6 +450,13 @@ def _decide(
     )
 
 
+def _decide_leftover(entry: CacheEntry, runs: dict[str, dict[str, Any]]) -> None:
+    assert entry.leftover is not None
+    reason = keep_reason(entry.leftover, entry.modified, lambda r: is_running(runs.get(r) or {}))
+    entry.fate = Fate.REMOVABLE if reason is None else Fate.PROTECTED
+    entry.reason = reason or f"{entry.leftover.kind} of a killed run"
+
+
 def apply_clean(store: RunStore, plan: CleanPlan) -> list[CacheEntry]:
     """Remove the planned entries, re-checking running runs first; return what was removed."""
     holds = _Holds(store, running_runs(store))
@@ -458,6 +466,11 @@ def apply_clean(store: RunStore, plan: CleanPlan) -> list[CacheEntry]:
         if not os.path.lexists(entry.path):
             continue
         entry.modified = max(entry.modified, current[1])
+        if entry.leftover is not None:  # its writer may have started again meanwhile
+            _decide_leftover(entry, {str(run["reference"]): run for run, _, _ in holds.runs})
+            if entry.fate is not Fate.REMOVABLE:
+                plan.keep.append(entry)
+                continue
         holder = holds.holder(entry)
         if holder is not None:  # a run started since the plan was made
             entry.fate, entry.reason = Fate.PROTECTED, f"held by running run {holder}"
@@ -465,7 +478,7 @@ def apply_clean(store: RunStore, plan: CleanPlan) -> list[CacheEntry]:
             continue
         _remove(entry.path)
         removed.append(entry)
-    if removed:  # it describes sidecars that are gone; the next run writes a fresh one
+    if any(entry.leftover is None for entry in removed):  # it describes sidecars now gone
         shutil.rmtree(os.path.join(plan.cache_path, INDEX_FOLDER), ignore_errors=True)
     plan.remove = removed
     return removed

@@ -403,3 +403,46 @@ def test_path_override_artifacts_are_matched_by_their_file_name(tmp_path: Path) 
     _ok(root, "clean", "--keep-last", "1")
     b_hash = _hashes(root)["b"]
     assert cache_files(exports) == [f"b_{b_hash}.json", f"b_{b_hash}_metadata.json"]
+
+
+def test_leftovers_of_killed_runs_are_removed_once_their_writer_is_gone(three_runs: Path) -> None:
+    """A killed write's temporary file and a killed --parallel run's working folder go; a live
+    writer's, a recently changed one and other dot entries stay; artifacts are untouched."""
+    cache = three_runs / "data" / "cache"
+    finished = subprocess.Popen(["true"])  # noqa: S603, S607 - a process that has exited
+    finished.wait()
+    dead_pid = finished.pid
+    hour_ago = time.time() - 3600
+    first_run = registry_runs(three_runs)[0]["reference"]
+
+    def leftover(name: str, folder: bool = False, old: bool = True) -> Path:
+        path = cache / name
+        if folder:
+            path.mkdir()
+            (path / "0_make_x.pkl").write_bytes(b"carried")
+        else:
+            path.write_text("half a fil")
+        for changed in [*path.glob("*"), path] if old else []:
+            os.utime(changed, (hour_ago, hour_ago))
+        return path
+
+    killed_write = leftover(f".tiny_{GOLDEN_HASH_A}_make_x.json.{dead_pid}.0123456789ab.tmp.json")
+    killed_folder = leftover(f".{first_run}-k1ll3d_x", folder=True)
+    live_write = leftover(f".tiny_{GOLDEN_HASH_A}_make_x.json.{os.getpid()}.0123456789ab.tmp.json")
+    fresh_write = leftover(f".tiny_{GOLDEN_HASH_A}_double_y.json.{dead_pid}.ba9876543210.tmp.json",
+                           old=False)
+    scratch = leftover(".scratch", folder=True)
+    artifacts = cache_files(cache)
+
+    dry = _ok(three_runs, "clean", "--dry-run", "--verbose")
+    assert f"would remove data/cache/{killed_write.name} (" in dry
+    assert "temporary file of a killed run" in dry and "working folder of a killed run" in dry
+    assert f"of live process {os.getpid()}" in dry and "s ago; removable after 900 s" in dry
+    text = _ok(three_runs, "clean")
+
+    assert f"removed data/cache/{killed_write.name} (" in text
+    assert f"removed data/cache/{killed_folder.name} (" in text
+    assert "removed 2 cache entries" in text and "2 temporary entries in use" in text
+    assert not killed_write.exists() and not killed_folder.exists()
+    assert live_write.exists() and fresh_write.exists() and scratch.exists()
+    assert cache_files(cache) == artifacts

@@ -100,16 +100,19 @@ def clean_command(args: argparse.Namespace) -> int:
         if args.verbose:
             for entry in plan.keep:
                 print(f"kept {entry.path} ({format_size(entry.size)}; {entry.reason})")
-        kept = {"protected": 0, "recent": 0}
+        kept = {"protected": 0, "recent": 0, "leftover": 0}
         for entry in plan.keep:
-            if entry.fate.value in kept:
-                kept[entry.fate.value] += 1
+            kind = "leftover" if entry.leftover is not None else entry.fate.value
+            if kind in kept:
+                kept[kind] += 1
+        in_use = f", {kept['leftover']} temporary entries in use" if kept["leftover"] else ""
         freed = "would free" if args.dry_run else "freed"
         print(
             f"total: {verb} {len(plan.remove)} cache entr{'y' if len(plan.remove) == 1 else 'ies'}, "
             f"{freed} {format_size(plan.freed)} ({plan.freed} bytes); kept "
             f"{len(plan.keep)} ({kept['recent']} of the newest {plan.keep_last} runs per "
-            f"experiment, {kept['protected']} pinned, --store-full or held by running runs); "
+            f"experiment, {kept['protected']} pinned, --store-full or held by running runs"
+            f"{in_use}); "
             f"cache {'would be' if args.dry_run else 'is now'} {format_size(plan.size_after)}"
         )
         for note in plan.notes:
