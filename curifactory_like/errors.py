@@ -23,6 +23,7 @@
      |    +-- CachePathError               a path escapes the cache directory
      +-- NoArtifactManagerError            a Procedure was run without a manager
      +-- RunStoreError                     the SQLite run registry cannot be used
+     |    +-- RunAlreadyRegisteredError    an imported run's reference is already registered
      +-- RunReferenceError                 a run reference names no run (or several)
      +-- ExecutionError                    a scheduled stage call failed
      |    +-- StageTimeoutError            a stage call ran past its timeout
@@ -138,6 +139,10 @@ class NoArtifactManagerError(CurifactoryError):
 
 class RunStoreError(CurifactoryError):
     """The SQLite run registry cannot be opened or written."""
+
+
+class RunAlreadyRegisteredError(RunStoreError):
+    """A run reference being added to the registry is already in it (``experiment import``)."""
 
 
 class ExecutionError(CurifactoryError):

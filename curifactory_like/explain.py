@@ -72,12 +72,13 @@ def explain_plan(
     dag: Any = None,
     against: str | None = None,
     keep: Callable[[CallExplanation], bool] | None = None,
+    limit: int | None = None,
 ) -> PlanExplanation:
     """Explain the plan of ``dag`` (default: the manager's last mapped DAG).
 
-    ``against`` is a run reference (as ``experiment runs`` shows it) to compare with. ``keep``,
-    if given, chooses the calls listed in ``calls`` (called once per call, in order); the
-    totals, reasons and estimate always count every call.
+    ``against`` is a run reference (as ``experiment runs`` shows it) to compare with. ``keep``
+    chooses the calls listed in ``calls`` and ``limit`` caps how many (the first ones, in
+    order); the totals, reasons and estimate always count every call.
     """
     dag = dag if dag is not None else manager.dag
     experiment = str(manager.experiment_name)
@@ -93,7 +94,7 @@ def explain_plan(
             totals[entry.action] += 1
             reasons[entry.kind] = reasons.get(entry.kind, 0) + 1
             estimate.add(entry)
-            if keep is None or keep(entry):
+            if (keep is None or keep(entry)) and (limit is None or len(explained) < limit):
                 explained.append(entry)
         against_summary = history.against_summary(dag)
     finally:

@@ -137,8 +137,14 @@ class DFReporter(Reportable):
         """A reporter rebuilt from a cached stage: ``html()`` is the table stored with it (for
         this ``float_prec``), and the frame is read by ``read_df`` only if ``df`` is used."""
         reporter = cls(None, name=name, group=group, float_prec=float_prec)  # type: ignore[arg-type]
-        reporter._read_df, reporter._stored_table = read_df, (float_prec, table_html)
+        reporter._read_df = read_df
+        reporter.keep_table(table_html)
         return reporter
+
+    def keep_table(self, table_html: str) -> None:
+        """Show ``table_html`` (this frame's table at the current ``float_prec``) instead of
+        formatting the frame again, until ``df`` or ``float_prec`` changes."""
+        self._stored_table = (self.float_prec, table_html)
 
     def _format(self, value: Any) -> str:
         import numpy as np

@@ -210,7 +210,7 @@ def _keep_rendered(
     if isinstance(reportable, (FigureReporter, LinePlotReporter)) and "image" in data:
         reportable.image_data = _read_bytes(folder, data["image"])
     elif isinstance(reportable, DFReporter) and type(reportable).html is DFReporter.html:
-        reportable._stored_table = (reportable.float_prec, fragment)
+        reportable.keep_table(fragment)
 
 
 def _files_under(folder: str) -> list[str]:

@@ -26,21 +26,15 @@ def plan_context(manager: Any) -> dict[str, Any] | None:
         return None
     from ..explain import EXECUTING_ACTIONS, explain_plan
 
-    listed_count = [0]
+    def executing(call: Any) -> bool:
+        return call.action in EXECUTING_ACTIONS
 
-    def listed(call: Any) -> bool:  # only the rows shown are kept (~0.5 KB per call)
-        if call.action not in EXECUTING_ACTIONS or listed_count[0] >= PLAN_ROWS_SHOWN:
-            return False
-        listed_count[0] += 1
-        return True
-
-    try:
-        explanation = explain_plan(manager, dag, keep=listed)
+    try:  # only the rows shown are kept (~0.5 KB per call)
+        explanation = explain_plan(manager, dag, keep=executing, limit=PLAN_ROWS_SHOWN)
     except Exception as exc:  # the plan section must never break the report
         logger.warning("The report's plan section could not be built: %s", exc)
         logger.debug("plan section failure", exc_info=True)
         return None
-    executing = explanation.calls
     actual = sum(
         float(call.get("seconds") or 0.0)
         for call in manager.stage_call_states()
@@ -52,7 +46,7 @@ def plan_context(manager: Any) -> dict[str, Any] | None:
             (REASON_KINDS.get(kind, kind or "other"), count)
             for kind, count in sorted(explanation.reasons.items(), key=lambda kv: -kv[1])
         ],
-        "executing": executing,
+        "executing": explanation.calls,
         "executing_total": explanation.estimate["executing_calls"],
         "actual_seconds": actual,
     }

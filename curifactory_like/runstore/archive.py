@@ -113,7 +113,7 @@ def import_run(source: str) -> dict[str, Any]:
     ``experiment runs``), its report in the reports folder and the reports index.
     """
     from .. import utils
-    from ..errors import RunStoreError
+    from ..errors import RunAlreadyRegisteredError, RunStoreError
     from ..reporting.report_index import update_report_index
     from ..store import RunStore
 
@@ -140,13 +140,15 @@ def import_run(source: str) -> dict[str, Any]:
         try:
             with RunStore(str(config["manager_cache_path"])) as store:
                 row = store.import_run(run)
-        except RunStoreError as exc:
+        except RunAlreadyRegisteredError as exc:
             raise ArchiveError(
                 f"{exc}; nothing was imported",
                 hint=f"this project's registry already has a run named {reference} (its run"
                 " folder is not here: a plain run made in the same second, or an earlier"
                 " import whose folder was removed); `experiment runs` lists it",
             ) from exc
+        except RunStoreError as exc:
+            raise ArchiveError(f"{exc}; nothing was imported") from exc
         os.replace(folder, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)

@@ -22,7 +22,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunStoreError
+from ..errors import RunAlreadyRegisteredError, RunStoreError
 from .locks import SharedConnection, immediate
 
 __all__ = [
@@ -221,13 +221,16 @@ class RunStore:
 
         The run keeps its number unless this registry already has that number for the
         experiment; it then gets the next free one (the original is kept as
-        ``original_run_number``). RunStoreError if the reference is already registered.
+        ``original_run_number``). RunAlreadyRegisteredError if the reference is already
+        registered.
         """
         reference = str(run["reference"])
         experiment_name = str(run["experiment_name"])
         with self._db.write(f"import run {reference!r}") as conn:
             if conn.execute("SELECT 1 FROM runs WHERE reference = ?", (reference,)).fetchone():
-                raise RunStoreError(f"run {reference!r} is already registered in {self.path}")
+                raise RunAlreadyRegisteredError(
+                    f"run {reference!r} is already registered in {self.path}"
+                )
             run_number = int(run["run_number"])
             if conn.execute(
                 "SELECT 1 FROM runs WHERE experiment_name = ? AND run_number = ?",
