@@ -213,7 +213,7 @@ class ComputingMixin(StageRuntimeBase):
                 self._save(context, cacher, output, value)
             finally:
                 cacher.sidecar_deferred = False
-            artifact.file = path
+            artifact.file = cacher.get_path()
             artifact.cacher = cacher
             cacher.collect_metadata()
             cacher.metadata["preview"] = artifact.string
