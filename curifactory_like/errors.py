@@ -129,16 +129,6 @@ class CacheWriteError(CacheError):
     """A cacher could not write its object; nothing partial is left behind."""
 
 
-class SidecarWriteError(CacheWriteError):
-    """An artifact's metadata sidecar could not be written (raised when its write is settled,
-    which may be during a later stage call; ``stage`` and ``record`` name the artifact's own)."""
-
-    def __init__(self, message: str, stage: str, record: str):
-        super().__init__(message)
-        self.stage = stage
-        self.record = record
-
-
 class CachePathError(CacheError):
     """An artifact name, prefix or subdir would place a file outside the cache directory."""
 

@@ -20,8 +20,8 @@ import warnings
 from typing import Any
 
 from . import gcpolicy, hashing, utils
-from .caching import sidecar_writer, sidecars
-from .errors import CurifactoryError, ExperimentError, SidecarWriteError, UnknownStageError
+from .caching import sidecars
+from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
@@ -352,7 +352,6 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         raise
     gcpolicy.imports_done()
     mngr.runtime.release_consumed = gcpolicy.in_batch_mode()
-    mngr.runtime.sidecars_behind = gcpolicy.in_batch_mode()
     results: Any = None
     try:
         if not parallel_mode:
@@ -369,7 +368,6 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             elif progress:
                 _start_progress(mngr)
         results = experiment_module.run(final_param_sets, mngr)
-        sidecar_writer.settle()
         if not mngr.error_thrown:
             mngr.status = "complete"
     except UnknownStageError as exc:
@@ -380,8 +378,6 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         mngr.map_mode = False
         results = None
         failed = mngr.runtime.failed_call
-        if isinstance(exc, SidecarWriteError):  # settled during a later call, or at the end
-            failed = (exc.stage, exc.record)
         where = f" in stage '{failed[0]}' of {failed[1]}" if failed else _user_frame(exc)
         if not where:  # raised by the call itself: run() does not take (param_sets, manager)
             where = (
@@ -405,7 +401,6 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
                 mngr.error += f" (in stage '{failed[0]}' of {failed[1]})"
             mngr.error_exception = exc
     finally:
-        sidecar_writer.settle_quietly()
         if mngr.map_progress is not None:
             mngr.map_progress.stop()
     if mngr.call_outcomes:

@@ -9,6 +9,7 @@ driven through the Python API, ``run_experiment``.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,16 @@ from pathlib import Path
 import pytest
 from _projects import (
     FAILING_EXPERIMENT,
+    GOLDEN_HASH_A,
     NO_TRACEBACK,
     TINY_EXPERIMENT,
     cache_files,
     cache_snapshot,
+    calls,
     copy_project,
     output,
     registry_runs,
+    reset_calls,
     run_cli,
     write_source,
     write_tiny,
@@ -363,3 +367,29 @@ def test_api_failing_stage_registry_row_says_error(api_project: Path):
     assert run["reference"] == manager.get_reference_name()
     assert run["status"] == "error"
     assert "ValueError" in run["error"] and "kaboom" in run["error"]
+
+
+def test_an_unwritable_sidecar_names_the_output_and_the_artifact_is_recomputed(tmp_path: Path):
+    """Something in the way of a sidecar (here a folder at its path) fails the run with a message
+    naming the output, its stage and the path; the artifact written without its sidecar is not
+    trusted by the next run."""
+    root = write_tiny(tmp_path)
+    blocked = root / "data" / "cache" / f"tiny_{GOLDEN_HASH_A}_double_y_metadata.json"
+    blocked.mkdir(parents=True)
+
+    failed = run_cli(root, "run", "tiny", "-p", "tiny")
+    text = output(failed)
+    assert failed.returncode != 0
+    assert "stage 'double' of" in text and "sidecar of output 'y'" in text, text
+    assert blocked.name in text and "nothing else is at that path" in text
+    assert NO_TRACEBACK not in text
+    assert registry_runs(root)[-1]["status"] == "error"
+    assert blocked.with_name(f"tiny_{GOLDEN_HASH_A}_double_y.json").exists()
+
+    blocked.rmdir()
+    reset_calls(root)
+    rerun = run_cli(root, "run", "tiny", "-p", "tiny")
+    assert rerun.returncode == 0, output(rerun)
+    assert calls(root)["double a"] == 1, "an artifact without its sidecar was trusted"
+    assert json.loads(blocked.read_text())["artifact_checksum"].startswith("sha256:")
+    assert registry_runs(root)[-1]["status"] == "complete"

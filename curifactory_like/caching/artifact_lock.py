@@ -32,8 +32,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import sidecar_writer
-
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -135,13 +133,7 @@ if hasattr(os, "register_at_fork"):
 def artifact_lock(
     manager_cache_path: str | None, artifact_paths: list[str], exclusive: bool
 ) -> Iterator[None]:
-    """Hold the locks of ``artifact_paths`` (in offset order, so two holders never deadlock).
-
-    Sidecars this thread still has in flight are finished first (``sidecar_writer.settle``), so
-    their locks are given back before any other is taken.
-    """
-    if sidecar_writer.has_pending():
-        sidecar_writer.settle()
+    """Hold the locks of ``artifact_paths`` (in offset order, so two holders never deadlock)."""
     if fcntl is None or not manager_cache_path or not artifact_paths:
         yield
         return

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import faults, hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
-from .sidecars import Remembered, read_sidecar, remember_written, remembered_content
+from .sidecars import read_sidecar, remember_written
 
 logger = logging.getLogger("curifactory_like.caching")
 
@@ -235,17 +235,20 @@ class Cacheable:
         """
         if self.__dict__.get("sidecar_deferred"):
             return self.metadata
-        payload = self.sidecar_payload(self.integrity_fields())
-        write_sidecar_text(self.get_path(METADATA_SUFFIX), *encode_sidecar(payload))
-        return self.metadata
-
-    def sidecar_payload(self, integrity: dict[str, Any]) -> dict[str, Any]:
-        """What the sidecar holds: ``metadata`` with the extra metadata and ``integrity`` (the
-        artifact's size and checksum) merged in; only the extra metadata without ``metadata``."""
+        metadata_path = self.get_path(METADATA_SUFFIX)
+        faults.checkpoint("sidecar.write")
         if self.metadata is None:
-            return {"extra": self.extra_metadata}
-        self.metadata["extra"].update(self.extra_metadata)
-        self.metadata.update(integrity)
+            payload: dict[str, Any] = {"extra": self.extra_metadata}
+        else:
+            self.metadata["extra"].update(self.extra_metadata)
+            self.metadata.update(self.integrity_fields())
+            payload = self.metadata
+        text = json.dumps(payload, indent=2, default=str)
+        with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
+            outfile.write(text)
+            outfile.flush()
+            remember_written(metadata_path, text, outfile, payload)
+        faults.checkpoint("sidecar.written")
         return self.metadata
 
     def load_metadata(self) -> dict[str, Any] | None:
@@ -265,7 +268,10 @@ class Cacheable:
 
     def integrity_fields(self) -> dict[str, Any]:
         """Size and checksum of the artifact at ``get_path()`` (empty when there is no file)."""
-        return artifact_integrity(self.get_path())
+        path = self.get_path()
+        if not os.path.exists(path):
+            return {}
+        return {"artifact_size": path_size(path), "artifact_checksum": file_checksum(path)}
 
     def integrity_problem(self, full: bool = True) -> str | None:
         """Why the cached artifact cannot be trusted, or ``None`` if it can.
@@ -338,27 +344,3 @@ def _params_representation(record: Any) -> dict[str, Any] | None:
     if record.params is None:
         return None
     return hashing.param_set_string_hash_representations(record.params)
-
-
-def artifact_integrity(path: str) -> dict[str, Any]:
-    """Size and checksum of the artifact at ``path`` (empty when there is no file)."""
-    if not os.path.exists(path):
-        return {}
-    return {"artifact_size": path_size(path), "artifact_checksum": file_checksum(path)}
-
-
-def encode_sidecar(payload: dict[str, Any]) -> tuple[str, Remembered]:
-    """The sidecar's JSON text, and what ``read_sidecar`` will give for it once written."""
-    text = json.dumps(payload, indent=2, default=str)
-    return text, remembered_content(text, payload)
-
-
-def write_sidecar_text(metadata_path: str, text: str, remembered: Remembered) -> None:
-    """Write an encoded sidecar atomically (only file operations: the stage runtime calls this
-    on its sidecar writer thread, see ``sidecar_writer``)."""
-    faults.checkpoint("sidecar.write")
-    with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
-        outfile.write(text)
-        outfile.flush()
-        remember_written(metadata_path, outfile, remembered)
-    faults.checkpoint("sidecar.written")

@@ -31,8 +31,6 @@ import pickle
 import sys
 from typing import Any
 
-from . import sidecar_writer
-
 logger = logging.getLogger(__name__)
 
 _PARSED: dict[str, tuple[tuple[int, int, int], Any, bytes]] = {}
@@ -56,10 +54,8 @@ def read_sidecar(path: str) -> Any:
     """The parsed JSON at ``path``; ``None`` if the file does not exist.
 
     Raises ``json.JSONDecodeError`` (and ``OSError`` other than a missing file) like
-    ``json.load`` would. Sidecars this thread still has in flight are written first.
+    ``json.load`` would.
     """
-    if sidecar_writer.has_pending():
-        sidecar_writer.settle()
     try:
         stat = os.stat(path)
     except FileNotFoundError:
@@ -141,29 +137,22 @@ def _shared(value: Any) -> Any:
     return shared
 
 
-Remembered = tuple[Any, bytes]
-"""What a sidecar being written will parse to, and the digest of its bytes."""
+def remember_written(path: str, text: str, handle: Any, payload: Any) -> None:
+    """Keep what was just written to ``handle`` for ``path`` (not yet moved into place) as the
+    parsed content of ``path``: a later read, in this run or through the index in the next,
+    need not parse the file again. ``handle`` must be flushed; its identity becomes the file's.
 
-
-def remembered_content(text: str, payload: Any) -> Remembered:
-    """What ``read_sidecar`` should give for a sidecar whose bytes are ``text`` (encoding
-    ``payload``), so a later read, in this run or through the index in the next, need not parse it.
-
-    ``payload`` is kept itself, sharing its nested values, when it is plain JSON data, so
-    parsing it back would give it again; otherwise ``text`` is parsed.
+    ``payload`` (what ``text`` encodes) is kept itself, sharing its nested values, when it is
+    plain JSON data, so parsing it back would give it again; otherwise ``text`` is parsed.
     """
-    content = _compact(payload if _plain_json(payload) else _shared_strings(json.loads(text)))
-    return content, _digest(text.encode("utf-8"))
-
-
-def remember_written(path: str, handle: Any, remembered: Remembered) -> None:
-    """Keep ``remembered`` as the parsed content of ``path``, whose bytes were just written to
-    ``handle`` (flushed, not yet moved into place): its identity becomes the file's."""
     try:
         identity = _identity(os.fstat(handle.fileno()))
-    except OSError:
+        content = _compact(
+            payload if _plain_json(payload) else _shared_strings(json.loads(text))
+        )
+    except (OSError, ValueError):
         return
-    _PARSED[path] = (identity, remembered[0], remembered[1])
+    _PARSED[path] = (identity, content, _digest(text.encode("utf-8")))
     _CHANGED.add(os.path.dirname(os.path.abspath(path)))
 
 

@@ -37,9 +37,6 @@ class StageRuntimeBase:
         """Calls seen by the map pass so far (their ``CallDetail.sequence``)."""
         self.release_consumed = False
         """Put values back on disk once the plan says no later call reads them (CLI runs)."""
-        self.sidecars_behind = False
-        """Write sidecars on the writer thread while the next stage computes (CLI runs; see
-        ``caching.sidecar_writer``)."""
 
     def _register_artifact(self, record: Any, output: Any, artifact: Any) -> None:
         artifacts = self.manager.artifacts

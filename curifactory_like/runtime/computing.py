@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from .. import faults, fingerprint
-from ..caching import sidecar_writer
 from ..caching.artifact_lock import artifact_lock
-from ..caching.base import METADATA_SUFFIX, Cacheable, encode_sidecar
+from ..caching.base import METADATA_SUFFIX
 from ..caching.lazy import Lazy
 from ..errors import (
     CacheWriteError,
@@ -178,7 +177,21 @@ class ComputingMixin(StageRuntimeBase):
             artifact = ArtifactRepresentation(record, output, value)
             cacher = context.cachers[index] if context.cachers is not None else None
             if writing and cacher is not None:
-                self._write_artifact(context, cacher, output, value, artifact, reported)
+                with artifact_lock(manager.manager_cache_path, [cacher.get_path()], exclusive=True):
+                    cacher.sidecar_deferred = True  # written below, once, with every field
+                    try:
+                        self._save(context, cacher, output, value)
+                    finally:
+                        cacher.sidecar_deferred = False
+                    artifact.file = cacher.get_path()
+                    artifact.cacher = cacher
+                    cacher.collect_metadata()
+                    cacher.metadata["preview"] = artifact.string
+                    cacher.metadata.update(
+                        fingerprint.definition_fingerprint(context.definition).sidecar_fields()
+                    )
+                    cacher.metadata["stage_reportables"] = reported
+                    artifact.metadata = self._save_sidecar(context, cacher, output)
                 self.written_this_run.add(cacher.get_path())
             lazy_kept = isinstance(output, Lazy) and cacher is not None and writing
             state_value = output.bind(cacher) if lazy_kept else value
@@ -188,48 +201,19 @@ class ComputingMixin(StageRuntimeBase):
             self._register_artifact(record, output, artifact)
         record.output = kept[0] if len(kept) == 1 else tuple(kept)
 
-    def _write_artifact(  # noqa: PLR0913 - one output: its name, value, cacher and entry
-        self,
-        context: CallContext,
-        cacher: Any,
-        output: Any,
-        value: Any,
-        artifact: ArtifactRepresentation,
-        reported: int,
-    ) -> None:
-        """Save one output and its sidecar under the artifact's exclusive lock.
-
-        With ``sidecars_behind`` the sidecar goes to the writer thread, which keeps the lock
-        until it is written (``caching.sidecar_writer``); a cacher that overrides how its sidecar
-        is written (``save_metadata`` or ``sidecar_payload``) writes it here.
-        """
-        path = cacher.get_path()
-        with contextlib.ExitStack() as locks:
-            locks.enter_context(
-                artifact_lock(self.manager.manager_cache_path, [path], exclusive=True)
-            )
-            cacher.sidecar_deferred = True  # written below, once, with every field
-            try:
-                self._save(context, cacher, output, value)
-            finally:
-                cacher.sidecar_deferred = False
-            artifact.file = cacher.get_path()
-            artifact.cacher = cacher
-            cacher.collect_metadata()
-            cacher.metadata["preview"] = artifact.string
-            cacher.metadata.update(
-                fingerprint.definition_fingerprint(context.definition).sidecar_fields()
-            )
-            cacher.metadata["stage_reportables"] = reported
-            if self.sidecars_behind and _writes_plain_sidecar(cacher):
-                what = (str(output), context.name, context.record.get_reference_name())
-                text, remembered = encode_sidecar(cacher.sidecar_payload(cacher.integrity_fields()))
-                sidecar_writer.write_behind(
-                    cacher.get_path(METADATA_SUFFIX), text, remembered, locks.pop_all(), what
-                )
-                artifact.metadata = cacher.metadata
-            else:
-                artifact.metadata = cacher.save_metadata()
+    def _save_sidecar(self, context: CallContext, cacher: Any, output: Any) -> Any:
+        """Write the artifact's sidecar; a file system error names the output and its stage."""
+        try:
+            return cacher.save_metadata()
+        except OSError as exc:
+            raise CacheWriteError(
+                f"stage '{context.name}' of {context.record.get_reference_name()}: the metadata "
+                f"sidecar of output '{output}' could not be written to "
+                f"{cacher.get_path(METADATA_SUFFIX)} ({type(exc).__name__}: {exc}); the "
+                "artifact was written but counts as not cached without it. Make sure the cache "
+                "folder is writable and has free space, and that nothing else is at that path, "
+                "then run again"
+            ) from exc
 
     def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
         try:
@@ -258,12 +242,3 @@ class ComputingMixin(StageRuntimeBase):
                 f"{type(cacher).__name__} could not write output '{output}' to {path} "
                 f"({type(exc).__name__}: {exc}); {fix}"
             ) from exc
-
-
-def _writes_plain_sidecar(cacher: Any) -> bool:
-    """Whether ``cacher`` writes its sidecar the way ``Cacheable`` does (so it can be deferred)."""
-    kind = type(cacher)
-    return all(
-        getattr(kind, name, None) is getattr(Cacheable, name)
-        for name in ("save_metadata", "sidecar_payload")
-    )
