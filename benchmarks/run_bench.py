@@ -258,6 +258,8 @@ class Sample:
     maxrss_mb: float | None
     out: str
     timed_out: bool = False
+    cpu_s: float | None = None
+    """User + system CPU of the process and of the descendants it waited for (os.wait4)."""
 
     @property
     def ok(self) -> bool:
@@ -307,7 +309,7 @@ def run_timed(argv: list[str], cwd: Path, env: dict, out_path: Path, timeout: fl
     maxrss_mb = (
         ru.ru_maxrss / 1024.0 if sys.platform.startswith("linux") else ru.ru_maxrss / 1024.0**2
     )
-    return Sample(wall, rc, maxrss_mb, str(out_path), timed_out)
+    return Sample(wall, rc, maxrss_mb, str(out_path), timed_out, ru.ru_utime + ru.ru_stime)
 
 
 REPORT_LINE = re.compile(r"Report written to \S+ in ([0-9.]+) s")
@@ -661,6 +663,7 @@ class Results:
             "wall_s": s.wall_s,
             "rc": s.rc,
             "maxrss_mb": s.maxrss_mb,
+            "cpu_s": s.cpu_s,
             "out": s.out,
             "timed_out": s.timed_out,
         }
@@ -721,6 +724,9 @@ class Results:
         inner = [s["workload_s"] for s in ok if s.get("workload_s") is not None]
         if inner:
             out["workload_median_s"] = statistics.median(inner)
+        cpu = [s["cpu_s"] for s in ok if s.get("cpu_s") is not None]
+        if cpu:
+            out["cpu_median_s"] = statistics.median(cpu)
         return out
 
     def to_json(self) -> dict:
@@ -737,6 +743,39 @@ class Results:
             "prep_runs": self.prep,
             "report_sizes": {f"{n} {fw}": v for (n, fw), v in self.report_sizes.items()},
         }
+
+    def _cpu_lines(
+        self, frameworks: list[str], ns: list[int], scenarios: list[str], floor: list[str]
+    ) -> list[str]:
+        """Median CPU time (user + sys, the process and the children it waited for) beside
+        the wall time: steadier than wall time on a shared machine."""
+        rows = []
+        keyed = [(sc, n) for n in ns for sc in scenarios if SCENARIO_BY_NAME[sc].kind == "project"]
+        keyed += [(sc, None) for sc in scenarios if SCENARIO_BY_NAME[sc].kind == "fixed"]
+        for sc, n in keyed:
+            for fw in frameworks:
+                rows.append((sc, n, fw))
+        rows += [(sc, n, "floor") for n in ns for sc in floor]
+        lines = []
+        for sc, n, fw in rows:
+            st = self.stat(sc, n, fw)
+            if not st or "error" in st or st.get("cpu_median_s") is None:
+                continue
+            share = st["cpu_median_s"] / st["median_s"] if st["median_s"] > 0 else 0.0
+            lines.append(
+                f"| {sc} | {n if n is not None else '–'} | {fw} | {fmt_s(st['cpu_median_s'])} "
+                f"| {fmt_s(st['median_s'])} | {share:.2f} |"
+            )
+        if not lines:
+            return []
+        return [
+            "## CPU time (user + sys, median of the repeats)",
+            "",
+            "| scenario | N | framework | CPU s | wall s | CPU / wall |",
+            "|---|---:|---|---:|---:|---:|",
+            *lines,
+            "",
+        ]
 
     def _scaling_lines(self, frameworks: list[str], ns: list[int], proj: list[str]) -> list[str]:
         """N-to-N ratios of each scenario (linear growth from 100 to 1000 gives <= ~10)."""
@@ -776,7 +815,8 @@ class Results:
         )
         L.append(
             f"- repeats: {m['repeats']}; whole-process wall time (perf_counter around the subprocess), "
-            "median of the repeats; peak RSS = max over repeats of the process's ru_maxrss (os.wait4)"
+            "median of the repeats; peak RSS = max over repeats of the process's ru_maxrss (os.wait4); "
+            "CPU = user + sys of the process and the children it waited for (os.wait4)"
         )
         L.append(f"- command: `{m['command']}`")
         L.append("")
@@ -847,6 +887,7 @@ class Results:
                     w = fmt_s(st["workload_median_s"]) if st and "workload_median_s" in st else "–"
                     L.append(f"| {sc} | {n} | {cell(st)} | {w} | {rss(st)} |")
             L.append("")
+        L += self._cpu_lines(frameworks, ns, proj + fixed, floor)
         # derived figures
         derived = []
         for n in ns:
@@ -878,6 +919,11 @@ class Results:
                     parts.append(
                         f"cold / floor(compute+io) = {cold['median_s'] / fl['median_s']:.2f} "
                         f"(overhead {100 * (cold['median_s'] / fl['median_s'] - 1):.0f}% of the floor)"
+                    )
+                if good(cold) and good(fl) and cold.get("cpu_median_s") and fl.get("cpu_median_s"):
+                    parts.append(
+                        "in CPU time (user + sys), cold / floor(compute+io) = "
+                        f"{cold['cpu_median_s'] / fl['cpu_median_s']:.2f}"
                     )
                 size = self.report_sizes.get((n, fw))
                 if size:
