@@ -16,15 +16,19 @@ import os
 import re
 import sys
 import traceback
-import warnings
 from typing import Any
 
 from . import gcpolicy, hashing, utils
 from .caching import sidecars
+from .discovery import list_experiments as list_experiments
+from .discovery import list_params as list_params
+from .discovery import regex_lister as regex_lister
 from .errors import CurifactoryError, ExperimentError, UnknownStageError
 from .filemodes import forbid_world_writable
 from .manager import ArtifactManager
 from .params import collect_parameter_sets, parse_index_ranges
+from .run_ending import finish_run, record_failure, write_notebook
+from .run_mapping import artifact_paths, map_experiment, start_progress
 
 logger = logging.getLogger("curifactory_like.experiment")
 
@@ -317,7 +321,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
             )
     except Exception as exc:
         missing_run = _missing_run_error(experiment_name, mngr.config) if implied_params else None
-        _record_failure(mngr, missing_run or exc, report and not dry)
+        record_failure(mngr, missing_run or exc, report and not dry)
         if missing_run is not None:
             raise missing_run from exc
         raise
@@ -348,7 +352,7 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     try:
         experiment_module = import_experiment(experiment_name, mngr.config)
     except Exception as exc:
-        _record_failure(mngr, exc, report and not dry)
+        record_failure(mngr, exc, report and not dry)
         raise
     gcpolicy.imports_done()
     mngr.runtime.release_consumed = gcpolicy.in_batch_mode()
@@ -357,22 +361,22 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
         if not parallel_mode:
             sidecars.load_index(str(mngr.cache_path), mngr._get_name())
         if not no_dag:
-            _map_experiment(experiment_module, final_param_sets, mngr)
+            map_experiment(experiment_module, final_param_sets, mngr)
             if map_only:
                 logger.info("Map-only mode, skipping remainder of experiment.")
                 return mngr.map, mngr
             if paths_only:
-                return _paths(mngr), mngr
+                return artifact_paths(mngr), mngr
             if scheduled:
                 _schedule(mngr, parallel, dask, fail_fast, progress)
             elif progress:
-                _start_progress(mngr)
+                start_progress(mngr)
         results = experiment_module.run(final_param_sets, mngr)
         if not mngr.error_thrown:
             mngr.status = "complete"
     except UnknownStageError as exc:
         mngr.map_mode = False
-        _record_failure(mngr, exc, report and not dry)
+        record_failure(mngr, exc, report and not dry)
         raise
     except Exception as exc:
         mngr.map_mode = False
@@ -406,9 +410,9 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
     if mngr.call_outcomes:
         mngr.runtime.add_unreplayed_outcomes(mngr.call_outcomes, mngr.dag)
     if not parallel_mode:
-        _finish_run(mngr, write_report=report and not dry)
+        finish_run(mngr, write_report=report and not dry)
         if build_notebook and not dry:
-            _write_notebook(mngr, errored=mngr.status == "error")
+            write_notebook(mngr, errored=mngr.status == "error")
     mngr.map = None
     return results, mngr
 
@@ -436,167 +440,6 @@ def _schedule(
     )
     mngr.runtime.scheduled = outcomes
     mngr.call_outcomes = list(outcomes.values())
-
-
-def _finish_run(mngr: ArtifactManager, write_report: bool) -> None:
-    """Record artifacts and the final status, then write the report (even for a failed run)."""
-    import shutil
-
-    mngr.run_end_timestamp = datetime.datetime.now()
-    for path in mngr.temporary_paths:
-        shutil.rmtree(path, ignore_errors=True)
-    mngr.temporary_paths.clear()
-    mngr.record_artifacts()
-    if not (mngr.dry or mngr.dry_cache):
-        sidecars.save_index(str(mngr.cache_path), mngr._get_name())
-    if gcpolicy.in_batch_mode():  # nothing reads sidecars from here on: room for the report
-        sidecars.forget_sidecars()
-    try:
-        from .explain import record_run_code
-
-        record_run_code(mngr)
-    except Exception as exc:  # code provenance must not hide the run's own outcome
-        logger.warning("Could not record the stages' code fingerprints: %s", exc)
-    if write_report:
-        try:
-            mngr.generate_report()
-        except Exception as exc:  # a broken report must not hide the run's own outcome
-            logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
-            logger.debug(traceback.format_exc())
-    if mngr.store_full and not mngr.dry and mngr.stored:
-        from .runstore import complete_run_folder
-
-        try:
-            complete_run_folder(mngr)
-        except Exception as exc:  # the run's own outcome stands; say what the folder lacks
-            logger.error(
-                "The run folder of %s could not be completed (it has no manifest, so it cannot "
-                "be reproduced or exported): %s: %s",
-                mngr.get_reference_name(), type(exc).__name__, exc,
-            )
-            logger.debug(traceback.format_exc())
-    # the final status is written last: a run killed before this point stays `incomplete`
-    mngr.store()
-    if write_report and not mngr.dry:
-        _refresh_report_index(mngr)
-
-
-def _refresh_report_index(mngr: ArtifactManager) -> None:
-    """Rewrite the runs index if a run that finished meanwhile changed it (concurrent runs)."""
-    from .reporting.report_index import update_report_index
-
-    try:
-        update_report_index(mngr.reports_path, mngr.manager_cache_path, only_if_changed=True)
-    except Exception as exc:  # the index is a derived page; the run itself is recorded
-        logger.error("The runs index could not be updated: %s: %s", type(exc).__name__, exc)
-
-
-def _write_notebook(mngr: ArtifactManager, errored: bool) -> None:
-    from .notebook import write_experiment_notebook
-
-    folder = os.path.join(str(mngr.notebooks_path), "experiments")
-    os.makedirs(folder, exist_ok=True)
-    write_experiment_notebook(mngr, os.path.join(folder, mngr.get_reference_name()), errored=errored)
-
-
-def _record_failure(mngr: ArtifactManager, exc: BaseException, write_report: bool) -> None:
-    """Mark a run that failed before any stage ran as ``error``: registry row and report."""
-    mngr.status = "error"
-    mngr.error = f"{type(exc).__name__} - {exc}"
-    mngr.error_exception = exc
-    logger.error("%s", exc.detailed() if isinstance(exc, CurifactoryError) else exc)
-    if mngr.parallel_mode:
-        return
-    try:
-        _finish_run(mngr, write_report)
-    except Exception:  # the original error matters more than a registry problem
-        logger.debug("could not record the failed run", exc_info=True)
-
-
-def _map_experiment(module: Any, param_sets: list[Any], mngr: ArtifactManager) -> None:
-    logger.info("Pre-mapping stages and records")
-    mngr.map_mode = True
-    try:
-        module.run(param_sets, mngr)
-    finally:
-        mngr.map_mode = False
-    mngr.map_records()
-    assert mngr.map is not None
-    known = {stage for record in mngr.map.records for stage in record.stages}
-    unknown = [name for name in mngr.overwrite_stages if name not in known]
-    if unknown:
-        raise UnknownStageError(
-            f"--overwrite-stage {unknown[0]!r} names no stage of this experiment; its stages "
-            f"are: {', '.join(sorted(known))}"
-        )
-    _warn_about_unneeded_damage(mngr)
-    logger.info("Stage map collected")
-
-
-def _warn_about_unneeded_damage(mngr: ArtifactManager) -> None:
-    """Name damaged cached artifacts this run will not read (so will not recompute either)."""
-    from .errors import CacheIntegrityWarning
-    from .plan import Action
-
-    dag = mngr.map
-    if dag is None or dag.plan is None:
-        return
-    for call in dag.calls:
-        decision = dag.plan.decisions.get(call.key)
-        if decision is None or decision.action is not Action.SKIP:
-            continue
-        for index in call.output_artifacts:
-            artifact = dag.artifacts[index]
-            problem = getattr(artifact, "problem", None)
-            if problem:
-                warnings.warn(
-                    f"stage '{call.stage_name}': cached artifact {getattr(artifact, 'path', '?')} "
-                    f"failed its integrity check ({problem}); this run does not need it, so it "
-                    "is never loaded and is recomputed by the first run that needs it",
-                    CacheIntegrityWarning,
-                    stacklevel=2,
-                )
-
-
-def _paths(mngr: ArtifactManager) -> list[str]:
-    assert mngr.map is not None
-    paths: list[str] = []
-    for artifact in mngr.map.artifacts:
-        if artifact.cacher is None:
-            continue
-        for path in [*artifact.cacher.cache_paths, artifact.cacher.get_path("_metadata.json")]:
-            if path not in paths:
-                paths.append(path)
-    return paths
-
-
-def _start_progress(mngr: ArtifactManager) -> None:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    assert mngr.map is not None
-    progress = Progress(
-        TextColumn("{task.completed}/{task.total}"),
-        BarColumn(bar_width=30),
-        TextColumn("[progress.description]{task.description}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[name]}"),
-    )
-    record_tasks = {}
-    for index, record in enumerate(mngr.map.records):
-        name = record.params.name if record.params is not None else "None"
-        if record.is_aggregate:
-            name += " (aggregate)"
-        record_tasks[index] = progress.add_task(
-            f"Record {index}, params: {name}, hash: {record.get_hash()[:8]}",
-            total=len(record.stages),
-            name="",
-        )
-    progress.record_tasks = record_tasks  # type: ignore[attr-defined]
-    mngr.map_progress_overall_task_id = progress.add_task(
-        f"Total ({mngr.get_reference_name()})", total=len(mngr.map.records), name=""
-    )
-    mngr.map_progress = progress
-    progress.start()
 
 
 def _print_params(
@@ -631,61 +474,3 @@ def _print_params(
     print(entry["hash"], entry["name"])
     print(json.dumps(entry["representation"], indent=4, default=str))
     return entry["hash"], entry
-
-
-def regex_lister(module_name: str, regex: str, try_import: bool = True) -> list[str]:
-    """Names of modules under ``module_name`` with a line matching ``regex``, with docstrings."""
-    path = module_name.replace(".", "/")
-    if not os.path.exists(path):
-        print(f"\t[WARNING - path: '{path}' does not exist. Double check curifactory_config.json]")
-        return []
-    pattern = re.compile(regex)
-    names = []
-    for dirpath, _, filenames in os.walk(path):
-        for filename in filenames:
-            if not filename.endswith(".py"):
-                continue
-            full = os.path.join(dirpath, filename)
-            with open(full, encoding="utf-8") as infile:
-                text = infile.read()
-            if not any(pattern.search(line) for line in text.splitlines()):
-                continue
-            name = os.path.relpath(full[:-3], path).replace(os.sep, ".")
-            entry = name
-            if try_import:
-                try:
-                    importlib.import_module(f"{module_name}.{name}")
-                    comment = _opening_docstring(text)
-                    entry = f"{name} - {comment}" if comment else name
-                except Exception as exc:
-                    entry = f"{name} [ERROR - {exc}]"
-            names.append(entry)
-    return names
-
-
-def _opening_docstring(text: str) -> str:
-    import ast
-
-    try:
-        doc = ast.get_docstring(ast.parse(text))
-    except SyntaxError:
-        return ""
-    return doc.strip().splitlines()[0] if doc else ""
-
-
-def list_experiments() -> list[str]:
-    """Experiments (modules with ``def run(``) of the configured experiments module."""
-    config = utils.get_configuration()
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    return sorted(regex_lister(config["experiments_module_name"], r"^def run\(.*\)"))
-
-
-def list_params() -> list[str]:
-    """Parameter files (modules with ``def get_params(``) in the params and experiments modules."""
-    config = utils.get_configuration()
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())
-    names = regex_lister(config["params_module_name"], r"^def get_params\(.*\)")
-    names.extend(regex_lister(config["experiments_module_name"], r"^def get_params\(.*\)"))
-    return sorted(names)

@@ -66,7 +66,7 @@ class RunReportingMixin:
         pending: dict[str, dict[str, Any]] = {}
         if self.stored and self.run_info is not None and self.status != "LIVE":
             # the report is written before the final status reaches the registry (see
-            # experiment._finish_run), so it shows the status the run is about to record
+            # run_ending.finish_run), so it shows the status the run is about to record
             final = {**self._run_info_fields(), "status": self.status}
             if self.status == "error":
                 final["error"] = self.error

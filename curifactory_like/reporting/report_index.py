@@ -72,7 +72,7 @@ def update_report_index(
     ``<reports_path>/.index.lock``, so of two runs finishing at once the later writer's page
     includes both. ``only_if_changed`` skips the write when the page already shows the same
     rows (its digest is kept in ``.index.digest``; used by the refresh after a run's final
-    status, see ``experiment._finish_run``).
+    status, see ``run_ending.finish_run``).
     """
     os.makedirs(reports_path, exist_ok=True)
     faults.checkpoint("report.index")
