@@ -303,12 +303,12 @@ def test_parse_size_units() -> None:
 
 def test_a_version_2_registry_is_migrated_with_its_runs(tmp_path: Path) -> None:
     """Opening a schema-2 registry adds the pins table and keeps the existing runs."""
-    from curifactory_like.store import registry
+    from curifactory_like.store import schema
 
     folder = tmp_path / "data"
     folder.mkdir()
     conn = sqlite3.connect(folder / "store.db")
-    for script in (registry._SCHEMA_V1, registry._SCHEMA_V2):
+    for script in (schema.SCHEMA_V1, schema.SCHEMA_V2):
         conn.executescript(script)
     conn.execute(
         "INSERT INTO runs (reference, experiment_name, run_number, timestamp, status, info)"

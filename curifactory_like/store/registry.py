@@ -6,8 +6,8 @@ mode so readers never block the writer. Every write is one ``BEGIN IMMEDIATE`` t
 processes starting runs at the same moment serialise on the database lock and never receive the
 same run number; bulk writes are a single ``executemany``.
 
-The schema version is kept in ``PRAGMA user_version``; ``_MIGRATIONS[n]`` holds the statements
-that bring a database from version ``n - 1`` to ``n``. Every failure is raised as
+The schema version is kept in ``PRAGMA user_version``; ``schema.MIGRATIONS[n]`` holds the
+statements that bring a database from version ``n - 1`` to ``n``. Every failure is raised as
 :class:`~curifactory_like.errors.RunStoreError`.
 """
 
@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import RunAlreadyRegisteredError, RunStoreError
 from .locks import SharedConnection, immediate
+from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -35,9 +36,6 @@ __all__ = [
 
 TIMESTAMP_FORMAT = "%Y-%m-%d-T%H%M%S"
 """The datetime format used in run reference names."""
-
-SCHEMA_VERSION = 3
-"""The schema version this module writes (``PRAGMA user_version``)."""
 
 
 class RunStatus(str, Enum):
@@ -61,40 +59,6 @@ _PRODUCING_ACTIONS = (ArtifactAction.COMPUTED.value, ArtifactAction.OVERWRITTEN.
 _IDENTITY_FIELDS = frozenset({"reference", "experiment_name", "run_number", "timestamp"})
 _IN_CHUNK = 500  # bound parameters per IN (...) query, well below SQLite's limit
 _PARAM_COLUMNS = "hash, name, representation, explanation, hash_mode"
-
-_SCHEMA_V1 = """
-CREATE TABLE runs (
-    id INTEGER PRIMARY KEY, reference TEXT NOT NULL UNIQUE, experiment_name TEXT NOT NULL,
-    run_number INTEGER NOT NULL, timestamp TEXT NOT NULL, status TEXT NOT NULL, error TEXT,
-    info TEXT NOT NULL, UNIQUE (experiment_name, run_number));
-CREATE TABLE param_sets (
-    hash TEXT PRIMARY KEY, name TEXT NOT NULL, representation TEXT NOT NULL,
-    explanation TEXT NOT NULL, hash_mode TEXT NOT NULL);
-CREATE INDEX param_sets_name ON param_sets (name);
-CREATE TABLE combo_hashes (combo_hash TEXT PRIMARY KEY, active TEXT NOT NULL, members TEXT NOT NULL);
-CREATE TABLE artifacts (
-    id INTEGER PRIMARY KEY, reference TEXT NOT NULL REFERENCES runs (reference) ON DELETE CASCADE,
-    path TEXT NOT NULL, record_hash TEXT, stage TEXT, name TEXT, size INTEGER, checksum TEXT,
-    action TEXT NOT NULL);
-CREATE INDEX artifacts_path ON artifacts (path, action);
-CREATE INDEX artifacts_reference ON artifacts (reference);
-"""
-
-_SCHEMA_V2 = """
-CREATE TABLE stage_calls (
-    id INTEGER PRIMARY KEY, reference TEXT NOT NULL REFERENCES runs (reference) ON DELETE CASCADE,
-    record_index INTEGER, record TEXT, position INTEGER, stage TEXT NOT NULL,
-    state TEXT NOT NULL, seconds REAL, executor TEXT, error TEXT);
-CREATE INDEX stage_calls_by_run ON stage_calls (reference)
-"""
-
-_SCHEMA_V3 = """
-CREATE TABLE pins (
-    reference TEXT PRIMARY KEY REFERENCES runs (reference) ON DELETE CASCADE,
-    pinned_at TEXT NOT NULL, note TEXT)
-"""
-
-_MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 class RunStore:
@@ -131,7 +95,7 @@ class RunStore:
                     "curifactory_like or use another manager_cache_path"
                 )
             for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in filter(str.strip, _MIGRATIONS[target].split(";")):
+                for statement in filter(str.strip, MIGRATIONS[target].split(";")):
                     conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
