@@ -33,6 +33,10 @@ _STORAGE_ERRORS = frozenset(
     {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EFBIG, errno.EIO}
 )
 """errno values that mean the disk or folder, not the cacher, is at fault."""
+_STORAGE_FIX = (
+    "free some disk space, or make the cache folder writable (or point cache_path in "
+    "curifactory_config.json elsewhere), then run again"
+)
 
 
 @contextlib.contextmanager
@@ -210,9 +214,8 @@ class ComputingMixin(StageRuntimeBase):
                 f"stage '{context.name}' of {context.record.get_reference_name()}: the metadata "
                 f"sidecar of output '{output}' could not be written to "
                 f"{cacher.get_path(METADATA_SUFFIX)} ({type(exc).__name__}: {exc}); the "
-                "artifact was written but counts as not cached without it. Make sure the cache "
-                "folder is writable and has free space, and that nothing else is at that path, "
-                "then run again"
+                "artifact was written but counts as not cached without it. Check that nothing "
+                f"else is at that path, or {_STORAGE_FIX}"
             ) from exc
 
     def _save(self, context: CallContext, cacher: Any, output: Any, value: Any) -> None:
@@ -228,10 +231,7 @@ class ComputingMixin(StageRuntimeBase):
             except Exception:  # a broken cacher may not even give a path
                 path = "?"
             if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRORS:
-                fix = (
-                    "free some disk space, or make the cache folder writable (or point "
-                    "cache_path in curifactory_config.json elsewhere), then run again"
-                )
+                fix = _STORAGE_FIX
             else:
                 fix = (
                     f"use a cacher that can serialise a {type(value).__name__} "
