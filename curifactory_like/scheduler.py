@@ -30,6 +30,7 @@ from .executors.base import (
     WorkerContext,
 )
 from .plan import StageCall
+from .scheduler_progress import ProgressDisplay
 
 logger = logging.getLogger("curifactory_like.scheduler")
 
@@ -98,7 +99,17 @@ class Scheduler:
         self._tasks: dict[int, StageCall] = {}
         self._ready: list[int] = []
         """Calls whose inputs all exist, in the order they became ready."""
+        # the state of one run() (set there; the methods below read and update it)
         self._by_id: dict[int, StageCall] = {}
+        """Every mapped call by id."""
+        self._pending: dict[int, StageCall] = {}
+        """Executing calls not yet submitted."""
+        self._waiting_on: dict[int, set[int]] = {}
+        """Call id -> the executing calls it still waits for."""
+        self._cache_keys: dict[int, tuple[str, ...] | None] = {}
+        """Call id -> its sorted output paths (``None``: not comparable)."""
+        self._running_keys: dict[tuple[str, ...], StageCall] = {}
+        """Output paths of a submitted call -> that call (identical calls wait for it)."""
         self._same_key: dict[tuple[str, ...], list[int]] = {}
         self._chains: dict[int, list[int]] = {}
         """Chain head -> the calls (head first) submitted with it as one task."""
@@ -209,34 +220,35 @@ class Scheduler:
             self.outcomes[call.key] = CallOutcome(call.key, call.stage_name, call.record_name)
         if not executing:
             return self.outcomes
-        by_id = {c.call_id: c for c in self.dag.calls}
-        waiting_on = {
-            c.call_id: {p for p in c.producers if plan.decisions[by_id[p].key].action.executes}
+        self._by_id = {c.call_id: c for c in self.dag.calls}
+        self._waiting_on = {
+            c.call_id: {
+                p for p in c.producers if plan.decisions[self._by_id[p].key].action.executes
+            }
             for c in executing
         }
-        cache_keys = {c.call_id: self._cache_key(c) for c in executing}
+        self._cache_keys = {c.call_id: self._cache_key(c) for c in executing}
         self._same_key = {}
-        for call_id, cache_key in cache_keys.items():
+        for call_id, cache_key in self._cache_keys.items():
             if cache_key is not None:
                 self._same_key.setdefault(cache_key, []).append(call_id)
-        running_keys: dict[tuple[str, ...], StageCall] = {}
-        pending = {c.call_id: c for c in executing}
-        self._by_id = by_id
-        self._ready = [c.call_id for c in executing if not waiting_on[c.call_id]]
+        self._running_keys = {}
+        self._pending = {c.call_id: c for c in executing}
+        self._ready = [c.call_id for c in executing if not self._waiting_on[c.call_id]]
         if self.executor.chains:
-            self._chains = self._build_chains(executing, waiting_on, cache_keys)
+            self._chains = self._build_chains(executing)
         self.executor.start(context)
         started = time.perf_counter()
-        display = _ProgressDisplay(len(executing), self.executor.name) if self.progress else None
+        display = ProgressDisplay(len(executing), self.executor.name) if self.progress else None
         try:
-            while pending or self._tasks:
-                self._submit_ready(pending, waiting_on, cache_keys, running_keys)
+            while self._pending or self._tasks:
+                self._submit_ready()
                 if display is not None:
                     display.update(self.outcomes.values())
                 if not self._tasks:
                     break
                 for result in self.executor.collect(timeout=None):
-                    self._finish_task(result, by_id, pending, waiting_on, running_keys, cache_keys)
+                    self._finish_task(result)
         finally:
             self.executor.stop()
             if display is not None:
@@ -250,12 +262,7 @@ class Scheduler:
         )
         return self.outcomes
 
-    def _build_chains(
-        self,
-        executing: list[StageCall],
-        waiting_on: dict[int, set[int]],
-        cache_keys: dict[int, tuple[str, ...] | None],
-    ) -> dict[int, list[int]]:
+    def _build_chains(self, executing: list[StageCall]) -> dict[int, list[int]]:
         """Group each record's dependent calls into chains run as one task.
 
         A call joins the chain of its producers when every executing call it depends on is in
@@ -267,10 +274,10 @@ class Scheduler:
         chains: dict[int, list[int]] = {}
         for call in executing:
             call_id = call.call_id
-            producers = waiting_on[call_id]
+            producers = self._waiting_on[call_id]
             heads = {head_of.get(p) for p in producers}
             head = next(iter(heads)) if len(heads) == 1 else None
-            chainable = self._chainable(call, cache_keys)
+            chainable = self._chainable(call)
             if (
                 chainable
                 and head is not None
@@ -285,12 +292,12 @@ class Scheduler:
                 chains[call_id] = [call_id]
         return {head: members for head, members in chains.items() if len(members) > 1}
 
-    def _chainable(self, call: StageCall, cache_keys: dict[int, tuple[str, ...] | None]) -> bool:
+    def _chainable(self, call: StageCall) -> bool:
         if call.is_aggregate or call.detail is None:
             return False
         if self.manager.runtime.timeout_override or call.detail.definition.timeout:
             return False
-        key = cache_keys.get(call.call_id)
+        key = self._cache_keys.get(call.call_id)
         return key is None or len(self._same_key.get(key, [])) == 1
 
     def _cache_key(self, call: StageCall) -> tuple[str, ...] | None:
@@ -299,19 +306,14 @@ class Scheduler:
             return None
         return tuple(sorted(str(p) for p in paths))
 
-    def _submit_ready(
-        self,
-        pending: dict[int, StageCall],
-        waiting_on: dict[int, set[int]],
-        cache_keys: dict[int, tuple[str, ...] | None],
-        running_keys: dict[tuple[str, ...], StageCall],
-    ) -> None:
+    def _submit_ready(self) -> None:
+        pending, running_keys = self._pending, self._running_keys
         ready, self._ready = self._ready, []
         for call_id in ready:
             if call_id not in pending:
                 continue
             call = pending[call_id]
-            key = cache_keys[call_id]
+            key = self._cache_keys[call_id]
             if key is not None and key in running_keys:
                 continue  # an identical call is running; this one completes with it
             del pending[call_id]
@@ -325,22 +327,17 @@ class Scheduler:
                 outcome.error = f"could not prepare the call: {type(exc).__name__}: {exc}"
                 if key is not None:
                     running_keys.pop(key, None)
-                self._release(call, False, self._by_id, pending, waiting_on)
+                self._release(call, False)
                 continue
             outcome.state = CallState.RUNNING
             outcome.executor = self.executor.name
             self._tasks[call_id] = call
-            self._attach_followers(task, pending, cache_keys, running_keys)
+            self._attach_followers(task)
             self.executor.submit(task)
 
-    def _attach_followers(
-        self,
-        task: StageTask,
-        pending: dict[int, StageCall],
-        cache_keys: dict[int, tuple[str, ...] | None],
-        running_keys: dict[tuple[str, ...], StageCall],
-    ) -> None:
+    def _attach_followers(self, task: StageTask) -> None:
         """Add the rest of the task's chain to it (all of it, or none when one cannot be built)."""
+        pending = self._pending
         members = self._chains.pop(task.task_id, None)
         if not members or any(m not in pending for m in members[1:]):
             return
@@ -354,22 +351,14 @@ class Scheduler:
             outcome = self.outcomes[call.key]
             outcome.state = CallState.RUNNING
             outcome.executor = self.executor.name
-            key = cache_keys[call.call_id]
+            key = self._cache_keys[call.call_id]
             if key is not None:
-                running_keys[key] = call
+                self._running_keys[key] = call
             self._tasks[call.call_id] = call
         task.followers = followers
         self._followers[task.task_id] = members[1:]
 
-    def _finish_task(
-        self,
-        result: TaskResult,
-        by_id: dict[int, StageCall],
-        pending: dict[int, StageCall],
-        waiting_on: dict[int, set[int]],
-        running_keys: dict[tuple[str, ...], StageCall],
-        cache_keys: dict[int, tuple[str, ...] | None],
-    ) -> None:
+    def _finish_task(self, result: TaskResult) -> None:
         """Record a task's result and those of its followers; followers that did not run (the
         chain stopped at a failure, or its worker died) wait again like any pending call."""
         ran = {r.task_id for r in result.followers}
@@ -377,27 +366,20 @@ class Scheduler:
             if follower_id in ran:
                 continue
             call = self._tasks.pop(follower_id)
-            key = cache_keys[follower_id]
+            key = self._cache_keys[follower_id]
             if key is not None:
-                running_keys.pop(key, None)
+                self._running_keys.pop(key, None)
             self.outcomes[call.key].state = CallState.PENDING
             self.outcomes[call.key].executor = ""
-            pending[follower_id] = call
-            if not waiting_on.get(follower_id):
+            self._pending[follower_id] = call
+            if not self._waiting_on.get(follower_id):
                 self._ready.append(follower_id)
-        self._finish(result, by_id, pending, waiting_on, running_keys, cache_keys)
+        self._finish(result)
         for follower_result in result.followers:
-            self._finish(follower_result, by_id, pending, waiting_on, running_keys, cache_keys)
+            self._finish(follower_result)
 
-    def _finish(
-        self,
-        result: TaskResult,
-        by_id: dict[int, StageCall],
-        pending: dict[int, StageCall],
-        waiting_on: dict[int, set[int]],
-        running_keys: dict[tuple[str, ...], StageCall],
-        cache_keys: dict[int, tuple[str, ...] | None],
-    ) -> None:
+    def _finish(self, result: TaskResult) -> None:
+        pending = self._pending
         call = self._tasks.pop(result.task_id)
         outcome = self.outcomes[call.key]
         outcome.seconds = result.seconds
@@ -410,7 +392,7 @@ class Scheduler:
             outcome.state = CallState.FAILED
             outcome.error = result.error
             logger.error("%s failed:\n%s", outcome_label(call), (result.error or "").rstrip())
-        key = cache_keys[call.call_id]
+        key = self._cache_keys[call.call_id]
         same = self._same_key.get(key, []) if key is not None else []
         twins = [pending[twin_id] for twin_id in same if twin_id in pending]
         for twin in twins:
@@ -420,27 +402,22 @@ class Scheduler:
             twin_outcome.executor = self.executor.name
             twin_outcome.state = CallState.CACHED if result.ok else CallState.FAILED
             twin_outcome.error = result.error
-            self._release(twin, result.ok, by_id, pending, waiting_on)
+            self._release(twin, result.ok)
         if key is not None:
-            running_keys.pop(key, None)
-        self._release(call, result.ok, by_id, pending, waiting_on)
+            self._running_keys.pop(key, None)
+        self._release(call, result.ok)
         if not result.ok and self.fail_fast:
             for left in list(pending.values()):
                 self.outcomes[left.key].state = CallState.UPSTREAM_FAILED
                 self.outcomes[left.key].error = "not run: --fail-fast after a failure"
                 del pending[left.call_id]
 
-    def _release(
-        self,
-        call: StageCall,
-        ok: bool,
-        by_id: dict[int, StageCall],
-        pending: dict[int, StageCall],
-        waiting_on: dict[int, set[int]],
-    ) -> None:
+    def _release(self, call: StageCall, ok: bool) -> None:
+        """Let ``call``'s consumers run (``ok``), or fail them and theirs (``upstream_failed``)."""
+        pending = self._pending
         if ok:
             for consumer_id in call.consumers:
-                waits = waiting_on.get(consumer_id)
+                waits = self._waiting_on.get(consumer_id)
                 if waits is None:
                     continue
                 waits.discard(call.call_id)
@@ -450,54 +427,13 @@ class Scheduler:
         stack = list(call.consumers)
         while stack:
             consumer_id = stack.pop()
-            consumer: StageCall = by_id[consumer_id]
+            consumer: StageCall = self._by_id[consumer_id]
             if consumer_id in pending:
                 del pending[consumer_id]
                 self.outcomes[consumer.key].state = CallState.UPSTREAM_FAILED
-                self.outcomes[consumer.key].error = (
-                    f"not run: {outcome_label(call)} failed"
-                )
+                self.outcomes[consumer.key].error = f"not run: {outcome_label(call)} failed"
                 stack.extend(consumer.consumers)
 
 
 def outcome_label(call: StageCall) -> str:
     return f"stage '{call.stage_name}' of {call.record_name}"
-
-
-class _ProgressDisplay:
-    """Live counts of running / done / failed calls (refreshed by the scheduler loop itself,
-    so no display thread exists when worker processes are forked)."""
-
-    def __init__(self, total: int, executor: str):
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(bar_width=30),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            auto_refresh=False,
-        )
-        self.task = self.progress.add_task(f"stage calls ({executor})", total=total)
-        self.progress.start()
-
-    def update(self, outcomes: Any) -> None:
-        counts: dict[CallState, int] = {}
-        for outcome in outcomes:
-            counts[outcome.state] = counts.get(outcome.state, 0) + 1
-        done = sum(
-            counts.get(s, 0)
-            for s in (CallState.FINISHED, CallState.CACHED, CallState.FAILED,
-                      CallState.UPSTREAM_FAILED)
-        )
-        failed = counts.get(CallState.FAILED, 0) + counts.get(CallState.UPSTREAM_FAILED, 0)
-        self.progress.update(
-            self.task,
-            completed=done,
-            description=f"running {counts.get(CallState.RUNNING, 0)}, "
-            f"done {done - failed}, failed {failed}",
-        )
-        self.progress.refresh()
-
-    def stop(self) -> None:
-        self.progress.stop()

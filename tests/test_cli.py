@@ -290,6 +290,32 @@ def test_notes_are_stored_in_the_registry(fresh: Path):
     assert run["info"]["notes"] == "first try\nwith details"
 
 
+def test_progress_shows_every_record_and_the_total(fresh: Path):
+    """`--progress` ends with each record's bar at all its stages, and the total at every record."""
+    result = run_cli(fresh, "run", "tiny", "--progress")
+    assert result.returncode == 0, output(result)
+    assert calls(fresh) == expected_calls(STAGES, "abc")
+    for index, name in enumerate("abc"):
+        assert re.search(rf"^3/3 .*Record {index}, params: {name}, hash: ", result.stdout, re.M)
+    assert re.search(r"^3/3 .*Total \(tiny_1_", result.stdout, re.M), result.stdout
+
+
+def test_progress_with_parallel_counts_the_scheduled_calls(fresh: Path):
+    """`--parallel 2 --progress` ends with every computed call counted as done."""
+    result = run_cli(fresh, "run", "tiny", "--parallel", "2", "--progress")
+    assert result.returncode == 0, output(result)
+    assert calls(fresh) == expected_calls(STAGES, "abc")
+    assert re.search(r"running 0, done 9, failed 0 .* 9/9", result.stdout), result.stdout
+
+
+def test_progress_with_parallel_counts_failed_calls(fresh: Path):
+    """A failing stage under `--parallel 2 --progress` is counted as failed, not as done."""
+    write_source(fresh, "experiments/failing.py", FAILING_EXPERIMENT)
+    result = run_cli(fresh, "run", "failing", "-p", "tiny", "--parallel", "2", "--progress")
+    assert result.returncode != 0
+    assert re.search(r"running 0, done 3, failed 3 .* 6/6", result.stdout), output(result)
+
+
 # ------------------------------------------------------------------ inspecting without running
 
 
