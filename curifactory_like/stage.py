@@ -25,6 +25,17 @@ from .errors import (
 )
 
 
+@dataclass(frozen=True)
+class SignatureCheck:
+    """A stage's declared inputs against its function's signature: the inputs the signature
+    lacks, the inputs it has without a default (in signature order), and whether it takes
+    ``**kwargs``. Computed once per stage instead of on every call."""
+
+    missing: tuple[str, ...]
+    required: tuple[str, ...]
+    accepts_var_keyword: bool
+
+
 @dataclass
 class StageDefinition:
     """Everything a decorator declared about one stage function."""
@@ -63,6 +74,23 @@ class StageDefinition:
     @property
     def output_names(self) -> list[str]:
         return [str(output) for output in self.outputs]
+
+    @functools.cached_property
+    def signature_check(self) -> SignatureCheck:
+        """How the declared inputs meet the function's signature (worked out on first use)."""
+        signature = function_signature(self.function)
+        parameters = signature.parameters
+        return SignatureCheck(
+            missing=tuple(name for name in self.inputs if name not in parameters),
+            required=tuple(
+                name
+                for name, parameter in parameters.items()
+                if name in self.inputs and parameter.default is inspect.Parameter.empty
+            ),
+            accepts_var_keyword=any(
+                p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+            ),
+        )
 
     def raise_declaration_problems(self) -> None:
         """Raise the first problem found at decoration time, if any."""

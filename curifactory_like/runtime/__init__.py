@@ -29,7 +29,6 @@ from .computing import ComputingMixin, deadline
 from .deciding import DecidingMixin
 from .loading import LoadingMixin
 from .preparation import PreparationMixin
-from .preparation import _accepts_var_keyword as _accepts_var_keyword
 from .releasing import ReleasingMixin
 from .stage_runtime import StageRuntime
 

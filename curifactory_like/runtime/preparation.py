@@ -9,21 +9,11 @@ from typing import Any
 from ..caching.builtin import PickleCacher
 from ..caching.lazy import Lazy
 from ..errors import InputSignatureError, MissingInputError, OutputSignatureError
-from ..stage import StageDefinition, _missing_signature_inputs, function_signature
+from ..stage import StageDefinition
 from .base import StageRuntimeBase
 from .call_context import CallContext
 
 logger = logging.getLogger("curifactory_like.runtime")
-
-
-def _accepts_var_keyword(function: Any) -> bool:
-    import inspect
-
-    try:
-        parameters = function_signature(function).parameters.values()
-    except (TypeError, ValueError):
-        return False
-    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
 
 
 class PreparationMixin(StageRuntimeBase):
@@ -84,13 +74,13 @@ class PreparationMixin(StageRuntimeBase):
             else self._record_inputs(definition, record, kwargs)
         )
         function_inputs.update(kwargs)
-        missing, no_defaults = _missing_signature_inputs(
-            definition.function, definition.inputs, function_inputs
+        check = definition.signature_check
+        missing = [] if check.accepts_var_keyword else list(check.missing)
+        no_defaults = (
+            []  # nothing is in state while mapping; checked when executing
+            if manager.map_mode
+            else [name for name in check.required if name not in function_inputs]
         )
-        if _accepts_var_keyword(definition.function):
-            missing = []
-        if manager.map_mode:
-            no_defaults = []  # nothing is in state while mapping; checked when executing
         if missing:
             names = ",".join(f'"{m}"' for m in missing)
             raise InputSignatureError(
