@@ -338,18 +338,53 @@ def tail(path: str | Path, n: int = 15) -> str:
     return "\n".join(lines[-n:])
 
 
+class Trash:
+    """Where a repeat's outputs go instead of being deleted before the next repeat.
+
+    This machine's root file system is ext4 without a journal, where allocating an inode skips,
+    one by one, every inode of the block group freed in the last minute (five minutes while the
+    inode table is dirty): ``recently_deleted`` in fs/ext4/ialloc.c, a check journaled ext4 does
+    not make. Deleting one run's thousands of files right before the next run therefore makes
+    every file the next run creates cost time proportional to the files just deleted, and
+    penalises whoever creates more files. Moving the outputs aside (a rename, no inode freed)
+    and deleting them once every timed run is over keeps one run's deletion out of the next
+    one's timing, for every framework alike. ``--delete-between-repeats`` restores deletion.
+    """
+
+    folder: Path | None = None
+    moved = 0
+
+    @classmethod
+    def discard(cls, path: Path) -> None:
+        if cls.folder is not None:
+            cls.folder.mkdir(parents=True, exist_ok=True)
+            cls.moved += 1
+            try:
+                os.rename(path, cls.folder / f"{cls.moved}-{path.name}")
+                return
+            except OSError:
+                pass  # another file system: delete it after all
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+
+    @classmethod
+    def empty(cls) -> None:
+        if cls.folder is not None:
+            shutil.rmtree(cls.folder, ignore_errors=True)
+
+
 def clean_state(project: Path) -> None:
     for d in STATE_DIRS:
         p = project / d
-        if p.is_symlink() or p.is_file():
-            p.unlink()
-        elif p.exists():
-            shutil.rmtree(p)
+        if p.is_symlink() or p.exists():
+            Trash.discard(p)
 
 
 def take_snapshot(project: Path, snap: Path) -> None:
     if snap.exists():
-        shutil.rmtree(snap)
+        Trash.discard(snap)
     snap.mkdir(parents=True)
     for d in SNAPSHOT_DIRS:
         if (project / d).exists():
@@ -818,6 +853,16 @@ class Results:
             "median of the repeats; peak RSS = max over repeats of the process's ru_maxrss (os.wait4); "
             "CPU = user + sys of the process and the children it waited for (os.wait4)"
         )
+        L.append(
+            "- between repeats, a run's outputs are "
+            + (
+                "deleted right before the next repeat"
+                if m.get("delete_between_repeats")
+                else "moved aside and deleted after the last timed run (see `Trash` in "
+                "run_bench.py: on ext4 without a journal, deleting thousands of files slows the "
+                "next run's file creations); the floor script still deletes its own files"
+            )
+        )
         L.append(f"- command: `{m['command']}`")
         L.append("")
         both = CF in frameworks and OURS in frameworks
@@ -1047,6 +1092,13 @@ def main(argv: list[str] | None = None) -> int:
         "next to this interpreter, else python -c launcher)",
     )
     ap.add_argument("--timeout", type=float, default=3600.0, help="per-run timeout in seconds")
+    ap.add_argument(
+        "--delete-between-repeats",
+        action="store_true",
+        help="delete a repeat's outputs right before the next repeat instead of moving them "
+        "aside until the end (see Trash: deleting thousands of files makes the next run's "
+        "file creations slower on ext4 without a journal)",
+    )
     args = ap.parse_args(argv)
 
     if args.list_scenarios:
@@ -1076,6 +1128,8 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix="curifactory_like-bench-"))
     if work == REPO_ROOT or REPO_ROOT in work.parents:
         ap.error(f"--workdir {work} is inside the repository; use a directory outside it")
+    if not args.delete_between_repeats:
+        Trash.folder = work / "trash"
 
     started = _dt.datetime.now()
     repo = repo_commit()
@@ -1091,6 +1145,7 @@ def main(argv: list[str] | None = None) -> int:
             ["python", "benchmarks/run_bench.py"] + (argv if argv is not None else sys.argv[1:])
         ),
         "frameworks": {},
+        "delete_between_repeats": bool(args.delete_between_repeats),
     }
     meta["loadavg_start"] = _loadavg()
     res = Results(meta)
@@ -1318,6 +1373,7 @@ def main(argv: list[str] | None = None) -> int:
         meta["crash"] = traceback.format_exc()
         log(meta["crash"])
     finally:
+        Trash.empty()
         write_results(final=True)
         had_errors = any(r["error"] for r in res.rows.values())
         if not args.keep_workdir and not args.workdir and not had_errors:
