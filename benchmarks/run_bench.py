@@ -375,6 +375,21 @@ class Trash:
             shutil.rmtree(cls.folder, ignore_errors=True)
 
 
+FLOOR_LAUNCHER = """
+import os, runpy, shutil, sys
+def _to_trash(path, *args, **kwargs):
+    trash = os.environ["BENCH_TRASH"]
+    os.makedirs(trash, exist_ok=True)
+    os.rename(path, os.path.join(trash, f"floor-{os.getpid()}-{os.path.basename(path)}"))
+shutil.rmtree = _to_trash
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+"""Runs ``floor.py`` unchanged except that the folder it deletes at its end is moved to the
+trash instead (see ``Trash``), so its files, like the frameworks', are deleted after the last
+timed run rather than right before the next one."""
+
+
 def clean_state(project: Path) -> None:
     for d in STATE_DIRS:
         p = project / d
@@ -860,7 +875,7 @@ class Results:
                 if m.get("delete_between_repeats")
                 else "moved aside and deleted after the last timed run (see `Trash` in "
                 "run_bench.py: on ext4 without a journal, deleting thousands of files slows the "
-                "next run's file creations); the floor script still deletes its own files"
+                "next run's file creations); so is the folder floor.py writes"
             )
         )
         L.append(f"- command: `{m['command']}`")
@@ -1237,11 +1252,15 @@ def main(argv: list[str] | None = None) -> int:
                 # file system a folder lives (measured 0.1 to 1.5 ms per new file at one time
                 # between two folders of /tmp), so both sides should pay the same
                 env = _clean_env({"BENCH_N": str(n), "TMPDIR": str(work)})
+                floor_cmd = [str(args.floor), "--mode", sc.floor_mode, "--json"]
+                if Trash.folder is not None:  # its files go to the trash, like the projects'
+                    env["BENCH_TRASH"] = str(Trash.folder)
+                    floor_cmd = ["-c", FLOOR_LAUNCHER, *floor_cmd]
                 s = do_run(
                     sc_name,
                     n,
                     "floor",
-                    [sys.executable, str(args.floor), "--mode", sc.floor_mode, "--json"],
+                    [sys.executable, *floor_cmd],
                     work,
                     env,
                     rep,
