@@ -1114,6 +1114,12 @@ def main(argv: list[str] | None = None) -> int:
         "aside until the end (see Trash: deleting thousands of files makes the next run's "
         "file creations slower on ext4 without a journal)",
     )
+    ap.add_argument(
+        "--keep-trash",
+        action="store_true",
+        help="leave the moved-aside outputs in <workdir>/trash (delete them yourself later); "
+        "lets a second invocation start without following this one's deletion",
+    )
     args = ap.parse_args(argv)
 
     if args.list_scenarios:
@@ -1392,10 +1398,11 @@ def main(argv: list[str] | None = None) -> int:
         meta["crash"] = traceback.format_exc()
         log(meta["crash"])
     finally:
-        Trash.empty()
+        if not args.keep_trash:
+            Trash.empty()
         write_results(final=True)
         had_errors = any(r["error"] for r in res.rows.values())
-        if not args.keep_workdir and not args.workdir and not had_errors:
+        if not args.keep_workdir and not args.workdir and not had_errors and not args.keep_trash:
             shutil.rmtree(work, ignore_errors=True)
         elif had_errors:
             log(f"(errors: keeping {work} for the run outputs)")
