@@ -135,3 +135,17 @@ def test_a_process_keeps_neither_every_lock_file_nor_every_lock_open(tmp_path: P
         reader = _probe(caches[0], artifact, "sh")
         assert _still_waiting(reader)
     assert _got_it(reader)
+
+
+def test_a_reader_that_cannot_create_the_lock_file_reads_without_it(tmp_path: Path):
+    """A read-only cache (here: the lock folder cannot be made) does not stop a reader; a writer,
+    which could not write there either, gets the error."""
+    blocked = tmp_path / "cache"
+    blocked.write_text("a file where the cache folder's lock folder would go")
+    artifact = tmp_path / "artifact.json"
+    entered = []
+    with artifact_lock(str(blocked), [str(artifact)], exclusive=False):
+        entered.append(True)
+    assert entered == [True]
+    with pytest.raises(OSError), artifact_lock(str(blocked), [str(artifact)], exclusive=True):
+        pass

@@ -139,7 +139,15 @@ def artifact_lock(
         return
     table = _locks
     file_key = os.path.abspath(lock_path(manager_cache_path))
-    fd = table.open_file(file_key)
+    try:
+        fd = table.open_file(file_key)
+    except OSError:
+        if exclusive:
+            raise
+        # a reader that cannot create the lock file (a read-only cache) reads without it:
+        # whoever could be rewriting the artifact can write there, this process cannot
+        yield
+        return
     try:
         with contextlib.ExitStack() as stack:
             for offset in sorted({lock_offset(p) for p in artifact_paths}):

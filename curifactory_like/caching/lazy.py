@@ -37,17 +37,24 @@ class Lazy:
                 f"Lazy('{self.name}') has no cacher bound; it was never produced by a stage "
                 "with a cacher for this output"
             )
-        problem = self.cacher.integrity_problem(full=True)
-        if problem is not None and problem != "artifact missing":
-            from ..errors import CacheError
+        from .artifact_lock import artifact_lock
 
-            raise CacheError(
-                f"cached artifact {self.cacher.get_path()} of output '{self.name}' failed its "
-                f"integrity check ({problem}) when loaded on demand; it was not loaded",
-                hint="run again with --overwrite-stage naming the stage that writes it (or "
-                "delete the file) to recompute it",
-            )
-        return self.cacher.load()
+        manager = getattr(getattr(self.cacher, "record", None), "manager", None)
+        # the artifact's shared lock from the check to the end of the read (see runtime/loading)
+        with artifact_lock(
+            getattr(manager, "manager_cache_path", None), [self.cacher.get_path()], exclusive=False
+        ):
+            problem = self.cacher.integrity_problem(full=True)
+            if problem is not None and problem != "artifact missing":
+                from ..errors import CacheError
+
+                raise CacheError(
+                    f"cached artifact {self.cacher.get_path()} of output '{self.name}' failed its "
+                    f"integrity check ({problem}) when loaded on demand; it was not loaded",
+                    hint="run again with --overwrite-stage naming the stage that writes it (or "
+                    "delete the file) to recompute it",
+                )
+            return self.cacher.load()
 
     def __str__(self) -> str:
         return self.name

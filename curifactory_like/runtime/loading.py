@@ -7,6 +7,7 @@ import logging
 import warnings
 from typing import Any
 
+from ..caching.artifact_lock import artifact_lock
 from ..caching.lazy import Lazy
 from ..errors import CacheIntegrityWarning
 from ..record import ArtifactRepresentation, CachedValue, CarriedValue, SkippedOutput
@@ -96,24 +97,31 @@ class LoadingMixin(StageRuntimeBase):
         if not cachers:
             return False
         record = context.record
-        for cacher in cachers:
-            problem = self._integrity_problem(cacher, full=True) if cacher.check() else "missing"
-            if problem is not None:
-                if problem != "missing":
-                    warnings.warn(
-                        f"stage '{context.name}': cached artifact {cacher.get_path()} failed its "
-                        f"integrity check ({problem}); recomputing it",
-                        CacheIntegrityWarning,
-                        stacklevel=4,
-                    )
+        # The shared lock of every output, from the check to the last read: a process rewriting
+        # one of them (another run that also planned to compute it) finishes the file and its
+        # sidecar first. A built-in cacher replaces its file atomically, but a user's cacher may
+        # write in place, and a read in the middle of that would see a truncated file.
+        paths = [cacher.get_path() for cacher in cachers]
+        with artifact_lock(self.manager.manager_cache_path, paths, exclusive=False):
+            for cacher in cachers:
+                problem = cacher.integrity_problem(full=True) if cacher.check() else "missing"
+                if problem is not None:
+                    if problem != "missing":
+                        warnings.warn(
+                            f"stage '{context.name}': cached artifact {cacher.get_path()} failed "
+                            f"its integrity check ({problem}); recomputing it",
+                            CacheIntegrityWarning,
+                            stacklevel=4,
+                        )
+                    return False
+            if self._changed_in_live_mode(context):
                 return False
-        if self._changed_in_live_mode(context):
-            return False
-        values = []
-        for output, cacher in zip(context.outputs, cachers, strict=True):
-            cacher.load_metadata()
-            value = output.bind(cacher) if isinstance(output, Lazy) else cacher.load()
-            values.append(value)
+            values = []
+            for output, cacher in zip(context.outputs, cachers, strict=True):
+                cacher.load_metadata()
+                value = output.bind(cacher) if isinstance(output, Lazy) else cacher.load()
+                values.append(value)
+        for output, cacher, value in zip(context.outputs, cachers, values, strict=True):
             record.state[str(output)] = value
             artifact = ArtifactRepresentation(
                 record, output, value, metadata=cacher.metadata, cacher=cacher
