@@ -125,15 +125,11 @@ def _declaration_problems(definition: StageDefinition) -> list[CurifactoryError]
     problems: list[CurifactoryError] = []
     name = definition.name
     try:
-        signature = inspect.signature(definition.function)
+        check = definition.signature_check
     except (TypeError, ValueError):
         return problems
-    accepts_kwargs = any(
-        p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()
-    )
-    missing = [i for i in definition.inputs if i not in signature.parameters]
-    if missing and not accepts_kwargs:
-        names = ",".join(f'"{m}"' for m in missing)
+    if check.missing and not check.accepts_var_keyword:
+        names = ",".join(f'"{m}"' for m in check.missing)
         problems.append(
             InputSignatureError(
                 f"Signature for stage {name} does not match stage input list. The stage "

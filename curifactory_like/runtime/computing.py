@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import inspect
 import logging
 import signal
 import threading
@@ -24,6 +23,7 @@ from ..errors import (
     OutputSignatureError,
 )
 from ..record import ArtifactRepresentation, SkippedOutput
+from ..stage import function_signature
 from .base import StageRuntimeBase
 from .call_context import CallContext
 
@@ -114,7 +114,7 @@ class ComputingMixin(StageRuntimeBase):
         """Name the stage and the fix when its function cannot take what it is given."""
         definition = context.definition
         try:
-            signature = inspect.signature(definition.function)
+            signature = function_signature(definition.function)
         except (TypeError, ValueError):
             return
         leading = (context.record, context.records) if definition.is_aggregate else (
