@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import uuid
 from collections.abc import Iterator
@@ -22,15 +23,41 @@ CHECKSUM_ALGORITHM = "sha256"
 _CHUNK = 1 << 20
 
 
+class _TemporaryNames:
+    """The ``<pid>.<12 hex>`` part of temporary-file names (``leftovers.py`` parses it): 4 hex
+    digits drawn once per process (again in a forked child) and an 8-digit counter. A uuid4 per
+    name cost a ``getrandom`` call and an object per cache write."""
+
+    def __init__(self) -> None:
+        self.prefix = f"{os.getpid()}.{uuid.uuid4().hex[:4]}"
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter) & 0xFFFFFFFF:08x}"
+
+
+_names = _TemporaryNames()
+
+
+def _renew_names_after_fork() -> None:
+    global _names
+    _names = _TemporaryNames()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_names_after_fork)
+
+
 def temporary_sibling(path: str) -> str:
     """A fresh temporary path beside ``path`` keeping its extension (pandas reads it).
 
     The name is unique per process and call; the file itself is created by the writer.
     """
     directory, base = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    if not os.path.isdir(directory):  # one stat; makedirs costs three system calls
+        os.makedirs(directory, exist_ok=True)
     _, ext = os.path.splitext(base)
-    return os.path.join(directory, f".{base}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    return os.path.join(directory, f".{base}.{_names.next()}.tmp{ext}")
 
 
 def commit_file(tmp_path: str, path: str) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import faults, hashing, utils
 from .atomic import atomic_open, file_checksum, path_size
-from .sidecars import read_sidecar, remember_written
+from .sidecars import read_sidecar, remember_written, sidecar_text
 
 logger = logging.getLogger("curifactory_like.caching")
 
@@ -243,7 +243,7 @@ class Cacheable:
             self.metadata["extra"].update(self.extra_metadata)
             self.metadata.update(self.integrity_fields())
             payload = self.metadata
-        text = json.dumps(payload, indent=2, default=str)
+        text = sidecar_text(payload)
         with atomic_open(metadata_path, "w", encoding="utf-8") as outfile:
             outfile.write(text)
             outfile.flush()

@@ -137,6 +137,27 @@ def _shared(value: Any) -> Any:
     return shared
 
 
+_ENCODER = json.JSONEncoder(default=str, separators=(", ", ": "))
+
+
+def sidecar_text(payload: Any) -> str:
+    """The sidecar's JSON text: one line per key, and per key of a nested dict, as
+    ``json.dumps(payload, indent=2, default=str)`` lays it out; anything nested deeper stays on
+    its key's line. Built from the C encoder's pieces: with ``indent`` the encoder is the
+    pure-Python one, about twice as slow for a sidecar, written once per artifact."""
+    if type(payload) is not dict or not all(type(key) is str for key in payload):
+        return json.dumps(payload, indent=2, default=str)
+    encode = _ENCODER.encode
+    lines = []
+    for key, value in payload.items():
+        if type(value) is dict and value and all(type(inner) is str for inner in value):
+            entries = ",\n    ".join([f"{encode(inner)}: {encode(item)}" for inner, item in value.items()])
+            lines.append(f"{encode(key)}: {{\n    {entries}\n  }}")
+        else:
+            lines.append(f"{encode(key)}: {encode(value)}")
+    return "{\n  " + ",\n  ".join(lines) + "\n}" if lines else "{}"
+
+
 def remember_written(path: str, text: str, handle: Any, payload: Any) -> None:
     """Keep what was just written to ``handle`` for ``path`` (not yet moved into place) as the
     parsed content of ``path``: a later read, in this run or through the index in the next,

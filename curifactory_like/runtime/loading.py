@@ -97,6 +97,8 @@ class LoadingMixin(StageRuntimeBase):
         if not cachers:
             return False
         record = context.record
+        if not all(cacher.check() for cacher in cachers):
+            return False  # nothing to read, so no lock to take: the call is computed
         # The shared lock of every output, from the check to the last read: a process rewriting
         # one of them (another run that also planned to compute it) finishes the file and its
         # sidecar first. A built-in cacher replaces its file atomically, but a user's cacher may
