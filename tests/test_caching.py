@@ -150,6 +150,75 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     assert os.listdir(tmp_path) == ["artifact.json"]
 
 
+def test_temporary_names_are_unique_in_threads_and_forked_children_and_name_their_writer(
+    tmp_path,
+):
+    """Concurrent writers (threads, ``--parallel`` workers forked from one parent) never share a
+    temporary file, and ``experiment clean`` can tell from each name which process wrote it."""
+    import threading
+
+    from curifactory_like.caching.atomic import temporary_sibling
+    from curifactory_like.leftovers import identify
+
+    target = str(tmp_path / "sub" / "artifact.csv")
+    names = [temporary_sibling(target) for _ in range(50)]
+    assert (tmp_path / "sub").is_dir()  # the folder is made for the writer
+    threads = [
+        threading.Thread(target=lambda: names.extend(temporary_sibling(target) for _ in range(50)))
+        for _ in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child writes its names to the pipe and exits at once
+        os.close(read_end)
+        text = "\n".join(temporary_sibling(target) for _ in range(50))
+        os.write(write_end, text.encode())
+        os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        child_names = pipe.read().split("\n")
+    os.waitpid(child, 0)
+    assert len(set(names + child_names)) == 300
+    for name in names + child_names:
+        assert name.endswith(".tmp.csv") and os.path.dirname(name) == str(tmp_path / "sub")
+        leftover = identify(os.path.basename(name), is_dir=False)
+        assert leftover is not None
+        assert leftover.pid == (child if name in child_names else os.getpid())
+
+
+def test_sidecar_text_reads_back_as_json_and_keeps_a_line_per_key():
+    """The sidecar writer's JSON gives back what ``json.dumps(indent=2, default=str)`` would,
+    and stays readable: each key, and each key of a nested dict, on a line of its own."""
+    from curifactory_like.caching.sidecars import sidecar_text
+
+    payload = {
+        "stage": "train",
+        "params": {"seed": "3", "alpha": 0.1, "name": "p\u00e9 \"quoted\"\n"},
+        "extra": {"read_args": {"index_col": 0}, "to_args": {}, "kept": [1, 2.5, None]},
+        "record_prior_stages": ["load", "featurize"],
+        "when": object(),  # not JSON: written as its str(), as json.dumps(default=str) does
+        "ratio": float("nan"),
+        "flag": True,
+        "empty": {},
+    }
+    text = sidecar_text(payload)
+    expected = json.dumps(payload, indent=2, default=str)
+    assert json.dumps(json.loads(text), sort_keys=True) == json.dumps(
+        json.loads(expected), sort_keys=True
+    )
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}"
+    assert '  "stage": "train",' in lines and '    "seed": "3",' in lines
+    assert '    "read_args": {"index_col": 0},' in lines  # deeper levels stay on their line
+    assert '  "record_prior_stages": ["load", "featurize"],' in lines
+    for unusual in ({1: "int key"}, ["a", "list"], {"nested": {2: "int key"}}):
+        assert json.loads(sidecar_text(unusual)) == json.loads(json.dumps(unusual, default=str))
+
+
 def test_failed_cacher_write_keeps_previous_artifact(manager):
     """A cacher that cannot write raises CacheWriteError naming stage and output; old file intact."""
 
