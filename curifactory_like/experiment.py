@@ -367,6 +367,10 @@ def run_experiment(  # noqa: C901 - curifactory's signature, one branch per mode
                 return mngr.map, mngr
             if paths_only:
                 return artifact_paths(mngr), mngr
+            if report and not dry and not parallel_mode:
+                from .reporting.graph_prefetch import start_prefetch
+
+                mngr.graph_prefetch = start_prefetch(mngr)
             if scheduled:
                 _schedule(mngr, parallel, dask, fail_fast, progress)
             elif progress:

@@ -129,6 +129,9 @@ class ArtifactManager(RunRecordMixin, RunReportingMixin):
         self.dag: DAG | None = None
         """The analysed DAG of the last mapped run (kept after ``map`` is cleared)."""
         self.report_path: str | None = None
+        self.graph_prefetch: Any = None
+        """The report's stage graph being drawn from the plan while the run executes
+        (``reporting.graph_prefetch``); the report takes it, or it is discarded at the end."""
         self.call_outcomes: list[Any] = []
         """Per scheduled stage call (``--parallel`` / ``--dask``): state, timing, error."""
         self._made_dirs: set[str] = set()

@@ -45,6 +45,11 @@ def finish_run(mngr: ArtifactManager, write_report: bool) -> None:
         except Exception as exc:  # a broken report must not hide the run's own outcome
             logger.error("The run report could not be written: %s: %s", type(exc).__name__, exc)
             logger.debug(traceback.format_exc())
+    if mngr.graph_prefetch is not None:  # not taken: no report, or it failed before the graph
+        from .reporting.graph_prefetch import discard
+
+        discard(mngr.graph_prefetch)
+        mngr.graph_prefetch = None
     if mngr.store_full and not mngr.dry and mngr.stored:
         from .runstore import complete_run_folder
 

@@ -655,6 +655,48 @@ def test_large_run_draws_summary_graph_and_records_page(rep: Any, monkeypatch: A
     assert records.get_element_by_id("record-1") is not None
 
 
+def _inline_svg(manager: Any) -> str:
+    html = (Path(manager.reports_path) / manager.get_reference_name() / "index.html").read_text()
+    match = re.search(r'<svg class="dag".*?</svg>', html, re.S)
+    assert match, "no stage graph in the report"
+    return match.group(0)
+
+
+def _drawn_now(manager: Any) -> str | None:
+    """The SVG ``dot`` draws now from the DOT source the report saved."""
+    folder = Path(manager.reports_path) / manager.get_reference_name()
+    source = (folder / "graphs" / "dag.gv").read_text(encoding="utf-8")
+    svg = dag_graph.render_svg(source).svg
+    return svg.strip() if svg is not None else None
+
+
+@pytest.mark.parametrize("runs", [["rep"], ["rep", "rep"], ["failing"]])
+def test_stage_graph_drawn_during_the_run_is_the_graph_of_how_it_ended(
+    rep: Any, runs: list[str], caplog: Any
+) -> None:
+    """The graph is laid out from the plan while the stages run; the report shows that drawing
+    only when the run ended as planned (a first run, a rerun that loads and skips), and draws the
+    graph of what happened otherwise (a failed stage): either way the very SVG that the saved
+    DOT source gives."""
+    caplog.set_level("DEBUG", logger="curifactory_like.reporting.graph_prefetch")
+    for name in runs:
+        caplog.clear()
+        manager = run(name, "rep", log_debug=True)
+    used = "The stage graph was drawn while the run executed" in caplog.text
+    assert used == (name != "failing")
+    assert ("did not go as planned" in caplog.text) == (name == "failing")
+    assert _inline_svg(manager) == _drawn_now(manager)
+    assert manager.graph_prefetch is None  # taken or discarded, its process ended
+
+
+def test_no_graph_is_drawn_for_a_run_without_report(rep: Any, caplog: Any) -> None:
+    """``--no-report`` runs never start ``dot``."""
+    caplog.set_level("DEBUG", logger="curifactory_like.reporting.graph_prefetch")
+    manager = run("rep", log_debug=True, report=False)
+    assert manager.graph_prefetch is None
+    assert not (Path(manager.reports_path) / manager.get_reference_name()).exists()
+
+
 # ---------------------------------------------------------------------- hostile input
 
 

@@ -44,6 +44,8 @@ __all__ = [
     "quote",
     "render_svg",
     "stage_graph_source",
+    "timeout_result",
+    "trim_svg",
 ]
 
 logger = logging.getLogger(__name__)
@@ -252,10 +254,10 @@ _SVG_STYLE = (
     f"svg.dag .edge path{{fill:none;stroke:{EDGE_COLOR}}}"
     f"svg.dag .edge polygon{{fill:{EDGE_COLOR};stroke:{EDGE_COLOR}}}</style>"
 )
-"""What :func:`_trim_svg` strips from every element, restored once for the whole SVG."""
+"""What :func:`trim_svg` strips from every element, restored once for the whole SVG."""
 
 
-def _trim_svg(svg: str) -> str:
+def trim_svg(svg: str) -> str:
     """Make dot's SVG small enough to inline for hundreds of records.
 
     Drops the XML prologue, comments, tooltips (``<title>``) and generated element ids, and
@@ -272,6 +274,17 @@ def _trim_svg(svg: str) -> str:
     svg = svg.replace("<svg ", '<svg class="dag" role="img" aria-label="stage graph" ', 1)
     end_of_tag = svg.index(">") + 1
     return svg[:end_of_tag] + "\n" + _SVG_STYLE + svg[end_of_tag:]
+
+
+def timeout_result(summarised: bool, seconds: float) -> GraphResult:
+    """The note shown when ``dot`` ran past :data:`DOT_TIMEOUT_SECONDS`."""
+    return GraphResult(
+        None,
+        f"graphviz took longer than {DOT_TIMEOUT_SECONDS:.0f} s to lay out the stage graph, "
+        "so it is not drawn; its DOT source is in graphs/dag.gv.",
+        summarised,
+        seconds,
+    )
 
 
 def render_svg(source: str, summarised: bool = False) -> GraphResult:
@@ -297,13 +310,7 @@ def render_svg(source: str, summarised: bool = False) -> GraphResult:
             check=False,
         )
     except subprocess.TimeoutExpired:
-        return GraphResult(
-            None,
-            f"graphviz took longer than {DOT_TIMEOUT_SECONDS:.0f} s to lay out the stage graph, "
-            "so it is not drawn; its DOT source is in graphs/dag.gv.",
-            summarised,
-            time.perf_counter() - started,
-        )
+        return timeout_result(summarised, time.perf_counter() - started)
     except OSError as exc:
         return GraphResult(None, f"graphviz 'dot' could not be run ({exc}).", summarised)
     seconds = time.perf_counter() - started
@@ -317,7 +324,7 @@ def render_svg(source: str, summarised: bool = False) -> GraphResult:
             summarised,
             seconds,
         )
-    return GraphResult(_trim_svg(completed.stdout.decode("utf-8")), None, summarised, seconds)
+    return GraphResult(trim_svg(completed.stdout.decode("utf-8")), None, summarised, seconds)
 
 
 # ---------------------------------------------------------------------- curifactory's builders

@@ -38,6 +38,7 @@ from markupsafe import Markup
 from curifactory_like import faults
 from curifactory_like.caching import atomic_open
 from curifactory_like.reporting.dag_graph import STATE_STYLES, render_svg, stage_graph_source
+from curifactory_like.reporting.graph_prefetch import take_prefetched
 from curifactory_like.reporting.plan_section import plan_context
 from curifactory_like.reporting.render import RECORD_COLORS, prepare_report_path, render_reportable
 from curifactory_like.reporting.report_index import update_report_index
@@ -113,7 +114,8 @@ def run_report(
     source, summarised = stage_graph_source(view)
     with atomic_open(os.path.join(graphs_path, "dag.gv"), "w", encoding="utf-8") as outfile:
         outfile.write(source)
-    graph = render_svg(source, summarised)
+    prefetch, manager.graph_prefetch = getattr(manager, "graph_prefetch", None), None
+    graph = take_prefetched(prefetch, source, summarised) or render_svg(source, summarised)
     has_log = _copy_log(manager, folder)
     inline_detail = view.call_count <= INLINE_DETAIL_MAX_CALLS
     groups = _render_reportables(manager, reportables_path)

@@ -228,8 +228,17 @@ def _record_name(record: Any) -> str | None:
     return None if params is None else str(params.name)
 
 
-def build_run_view(manager: Any) -> RunView:
-    """Read the manager's plan and execution log into a :class:`RunView`."""
+_EXPECTED_ACTION = {"compute": "computed", "overwrite": "overwritten", "load": "loaded",
+                    "skip": "skipped"}
+"""What a call planned with each action logs when the run goes as planned."""
+
+
+def build_run_view(manager: Any, expected: bool = False) -> RunView:
+    """Read the manager's plan and execution log into a :class:`RunView`.
+
+    With ``expected``, every planned call is shown as its plan says it will end, whatever has
+    run so far (what the report will show if the run goes as planned; see ``graph_prefetch``).
+    """
     dag = getattr(manager, "dag", None) or getattr(manager, "map", None)
     if dag is not None and dag.records:
         source = "plan"
@@ -246,6 +255,13 @@ def build_run_view(manager: Any) -> RunView:
         (entry["record_index"], entry["position"]): entry
         for entry in (getattr(runtime, "calls", None) or [])
     }
+    if expected:
+        executed = {
+            key: {"stage": records[key[0]].stages[key[1]],
+                  "action": _EXPECTED_ACTION[decision.action.value]}
+            for key, decision in decisions.items()
+            if key[0] < len(records) and key[1] < len(records[key[0]].stages)
+        }
     index_of = {id(record): index for index, record in enumerate(records)}
 
     views: list[RecordView] = []
