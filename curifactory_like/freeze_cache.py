@@ -31,19 +31,22 @@ def environment_key() -> list[Any]:
     """The interpreter, and each ``sys.path`` entry with its modification time (ns).
 
     The interpreter is its resolved path: the ``experiment`` script's ``python3.11`` and a
-    ``python`` symlink to it are one environment. The working directory (the project) is listed
-    without its time: a run creates and removes its output folders there, and distributions are
-    not installed into a project's root.
+    ``python`` symlink to it are one environment. The working directory (the project) is left
+    out: a run creates and removes its output folders there, distributions are not installed
+    into a project's root, and every project of an environment shares the per-user copy. An
+    entry that is no file or folder (an import hook's marker, such as an editable install's) is
+    kept as written, not resolved against the working directory, for the same reason.
     """
     entries: list[Any] = [os.path.realpath(sys.executable), sys.version]
     cwd = os.getcwd()
     for entry in sys.path:
         path = os.path.abspath(entry or cwd)
-        mtime = None
-        if path != cwd:
-            with contextlib.suppress(OSError):
-                mtime = os.stat(path).st_mtime_ns
-        entries.append([path, mtime])
+        if path == cwd:
+            continue
+        try:
+            entries.append([path, os.stat(path).st_mtime_ns])
+        except OSError:
+            entries.append([entry, None])
     return entries
 
 

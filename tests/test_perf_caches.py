@@ -56,6 +56,32 @@ def test_pip_freeze_cache_key_is_the_interpreter_not_the_name_it_was_started_by(
     assert environment_key() != key
 
 
+def test_pip_freeze_cache_key_is_the_same_in_every_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two projects of one environment share the per-user copy: the project folder (on
+    ``sys.path`` and the working directory) and an import hook's relative marker entry (as an
+    editable install adds) do not enter the key; a real folder on ``sys.path`` does."""
+    from curifactory_like.freeze_cache import environment_key
+
+    keys = []
+    base = list(sys.path)
+    for name in ("first", "second"):
+        project = tmp_path / name
+        project.mkdir()
+        (project / "data").mkdir()  # a run's outputs change the project folder's time
+        monkeypatch.chdir(project)
+        monkeypatch.setattr(
+            sys, "path", ["", str(project), "__editable__.pkg.finder.__path_hook__", *base]
+        )
+        keys.append(environment_key())
+    assert keys[0] == keys[1]
+    extra = tmp_path / "extra-site"
+    extra.mkdir()
+    monkeypatch.setattr(sys, "path", [*sys.path, str(extra)])
+    assert environment_key() != keys[1]
+
+
 def test_pip_freeze_cache_ignores_a_corrupt_cache_file(tmp_path: Path) -> None:
     (tmp_path / CACHE_NAME).write_text("{not json")
     assert cached_pip_freeze(str(tmp_path)) == pip_freeze()
