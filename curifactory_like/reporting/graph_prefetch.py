@@ -1,7 +1,9 @@
 """Laying out the report's stage graph while the run executes.
 
 ``dot`` is the slowest step of a small run's report: ~0.3 s for the full graph of a hundred
-records (401 calls and 400 artifacts), after the last stage has run. The plan already says what
+records (401 calls and 400 artifacts), after the last stage has run. (Above
+``FULL_GRAPH_MAX_NODES`` the report draws a summary graph, laid out in ~0.03 s: nothing to gain
+there, so nothing is started.) The plan already says what
 every call will do, so for a run that goes as planned the graph the report will draw is known
 as soon as the map pass is analysed. :func:`start_prefetch` lays that graph out then, in a
 ``dot`` process of its own (another core; no thread of ours waits on it). :func:`take_prefetched`
@@ -22,6 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
+from curifactory_like.reporting import dag_graph
 from curifactory_like.reporting.dag_graph import (
     DOT_TIMEOUT_SECONDS,
     GraphResult,
@@ -55,6 +58,11 @@ def start_prefetch(manager: Any) -> GraphPrefetch | None:
     dag = getattr(manager, "dag", None)
     if dag is None or getattr(dag, "plan", None) is None or not dag.records:
         return None
+    nodes = sum(
+        len(outputs) + 1 for record in dag.records for outputs in record.stage_outputs
+    )
+    if nodes > dag_graph.FULL_GRAPH_MAX_NODES:
+        return None  # the summary graph: dot takes ~0.03 s, less than building its view twice
     dot = shutil.which("dot")
     if dot is None:
         return None
