@@ -1,16 +1,15 @@
 """Laying out the report's stage graph while the run executes.
 
 ``dot`` is the slowest step of a small run's report: ~0.3 s for the full graph of a hundred
-records (401 calls and 400 artifacts), after the last stage has run. (Above
-``FULL_GRAPH_MAX_NODES`` the report draws a summary graph, laid out in ~0.03 s: nothing to gain
-there, so nothing is started.) The plan already says what
+records (401 calls and 400 artifacts), after the last stage has run. The plan already says what
 every call will do, so for a run that goes as planned the graph the report will draw is known
 as soon as the map pass is analysed. :func:`start_prefetch` lays that graph out then, in a
 ``dot`` process of its own (another core; no thread of ours waits on it). :func:`take_prefetched`
 hands the report that drawing only if the DOT source the report builds at the end is the very
 same text; otherwise (a failed call, a call that found its outputs made by another run
 meanwhile, a run stopped early) the report runs ``dot`` on its own source as before. Whatever
-happens, :func:`discard` ends the process and closes its files.
+happens, :func:`discard` ends the process and closes its files. Above ``FULL_GRAPH_MAX_NODES``
+the report draws the summary graph, which ``dot`` lays out in ~0.03 s: nothing is started.
 """
 
 from __future__ import annotations
