@@ -266,6 +266,12 @@ class Sample:
         return self.rc == 0 and not self.timed_out
 
 
+def _ratios(pairs: list[float]) -> str:
+    """``a, b, c (median m)`` for per-repeat ratios."""
+    listed = ", ".join(f"{r:.2f}" for r in pairs)
+    return f"{listed} (median {statistics.median(pairs):.2f})"
+
+
 def run_timed(argv: list[str], cwd: Path, env: dict, out_path: Path, timeout: float) -> Sample:
     """Run argv, stdout+stderr to out_path; wall time around the whole process.
 
@@ -753,6 +759,23 @@ class Results:
         self.check[n] = {"status": "ok", "detail": "equal: " + ", ".join(srcs)}
 
     # ---- statistics
+    def paired_ratios(
+        self, numerator: tuple[str, int | None, str], denominator: tuple[str, int | None, str]
+    ) -> list[float]:
+        """Wall-time ratios of the k-th samples of two rows measured in lockstep (repeat k of
+        each, one right after the other), for the pairs where both runs succeeded. On a shared
+        machine whose speed drifts between repeats, the median of these pairs is steadier than
+        the ratio of the two medians."""
+        rows = self.rows.get(numerator), self.rows.get(denominator)
+        if rows[0] is None or rows[1] is None:
+            return []
+        fine = lambda x: x["rc"] == 0 and not x["timed_out"] and x["wall_s"] > 0  # noqa: E731
+        return [
+            a["wall_s"] / b["wall_s"]
+            for a, b in zip(rows[0]["samples"], rows[1]["samples"], strict=False)
+            if fine(a) and fine(b)
+        ]
+
     def stat(self, scenario: str, n: int | None, fw: str) -> dict | None:
         r = self.rows.get((scenario, n, fw))
         if r is None:
@@ -985,6 +1008,9 @@ class Results:
                         "in CPU time (user + sys), cold / floor(compute+io) = "
                         f"{cold['cpu_median_s'] / fl['cpu_median_s']:.2f}"
                     )
+                pairs = self.paired_ratios(("cold", n, fw), ("floor_compute_io", n, "floor"))
+                if pairs:
+                    parts.append(f"cold / floor per repeat (run back to back) = {_ratios(pairs)}")
                 size = self.report_sizes.get((n, fw))
                 if size:
                     parts.append(
@@ -993,6 +1019,14 @@ class Results:
                     )
                 if parts:
                     derived.append(f"- N={n}, {fw}: " + "; ".join(parts))
+        for n in ns:
+            for sc in proj:
+                pairs = self.paired_ratios((sc, n, CF), (sc, n, OURS))
+                if pairs:
+                    derived.append(
+                        f"- N={n}, {sc}: curifactory / curifactory_like per repeat (run back to "
+                        f"back) = {_ratios(pairs)}"
+                    )
         if derived:
             L += ["## Derived", ""] + derived + [""]
         scaling = self._scaling_lines(frameworks, ns, proj)
