@@ -151,7 +151,9 @@ def sidecar_text(payload: Any) -> str:
     lines = []
     for key, value in payload.items():
         if type(value) is dict and value and all(type(inner) is str for inner in value):
-            entries = ",\n    ".join([f"{encode(inner)}: {encode(item)}" for inner, item in value.items()])
+            entries = ",\n    ".join(
+                [f"{encode(inner)}: {encode(item)}" for inner, item in value.items()]
+            )
             lines.append(f"{encode(key)}: {{\n    {entries}\n  }}")
         else:
             lines.append(f"{encode(key)}: {encode(value)}")

@@ -39,6 +39,7 @@ __all__ = [
     "FULL_GRAPH_MAX_NODES",
     "STATE_STYLES",
     "GraphResult",
+    "draws_summary",
     "map_full_svg",
     "map_single_svg",
     "quote",
@@ -226,10 +227,14 @@ def stage_graph_source(view: RunView, max_nodes: int | None = None) -> tuple[str
     The summary is drawn when stage calls plus artifacts exceed ``max_nodes`` (default
     :data:`FULL_GRAPH_MAX_NODES`).
     """
-    limit = FULL_GRAPH_MAX_NODES if max_nodes is None else max_nodes
-    summarised = view.call_count + view.artifact_count > limit
+    summarised = draws_summary(view.call_count + view.artifact_count, max_nodes)
     lines = _summary_source(view) if summarised else _full_source(view)
     return "\n".join(lines) + "\n", summarised
+
+
+def draws_summary(nodes: int, max_nodes: int | None = None) -> bool:
+    """Whether a graph of ``nodes`` stage calls plus artifacts is drawn as the summary."""
+    return nodes > (FULL_GRAPH_MAX_NODES if max_nodes is None else max_nodes)
 
 
 # ---------------------------------------------------------------------- running dot

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from curifactory_like.reporting import dag_graph
 from curifactory_like.reporting.dag_graph import (
     DOT_TIMEOUT_SECONDS,
     GraphResult,
+    draws_summary,
     stage_graph_source,
     timeout_result,
     trim_svg,
@@ -57,10 +57,8 @@ def start_prefetch(manager: Any) -> GraphPrefetch | None:
     dag = getattr(manager, "dag", None)
     if dag is None or getattr(dag, "plan", None) is None or not dag.records:
         return None
-    nodes = sum(
-        len(outputs) + 1 for record in dag.records for outputs in record.stage_outputs
-    )
-    if nodes > dag_graph.FULL_GRAPH_MAX_NODES:
+    nodes = sum(len(outputs) + 1 for record in dag.records for outputs in record.stage_outputs)
+    if draws_summary(nodes):
         return None  # the summary graph: dot takes ~0.03 s, less than building its view twice
     dot = shutil.which("dot")
     if dot is None:
