@@ -332,6 +332,53 @@ def test_parallel_never_starts_more_workers_than_work(graph, monkeypatch):
     assert 1 <= len(started) <= 2
 
 
+FREEZE_PROBE = '''
+import gc
+import os
+from dataclasses import dataclass
+
+import curifactory_like as cf
+from curifactory_like.caching import JsonCacher
+
+
+@dataclass
+class Params(cf.ExperimentParameters):
+    x: int = 1
+
+
+def get_params():
+    return [Params(name=f"p{i}", x=i) for i in range(2)]
+
+
+@cf.stage(outputs=["frozen"], cachers=[JsonCacher])
+def probe(record):
+    return {"pid": os.getpid(), "frozen": gc.get_freeze_count()}
+
+
+def run(param_sets, manager):
+    return [probe(cf.Record(manager, p)) for p in param_sets]
+'''
+
+
+def test_forked_workers_start_with_a_frozen_heap_and_the_caller_keeps_its_own(project):
+    """Workers are forked with the parent's heap frozen for the collector (so its collections
+    do not copy every inherited page); a library caller's collector is left as it was."""
+    import gc
+    import multiprocessing
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("workers are spawned, not forked, on this platform")
+    project.experiment("freezeprobe", FREEZE_PROBE)
+    assert gc.get_freeze_count() == 0
+    records, manager = run_experiment("freezeprobe", param_files=["freezeprobe"],
+                                      report=False, parallel=2)
+    assert manager.status == "complete", manager.error
+    probes = [record.state["frozen"] for record in records]
+    assert all(p["pid"] != os.getpid() for p in probes)
+    assert all(p["frozen"] > 0 for p in probes)
+    assert gc.get_freeze_count() == 0
+
+
 def test_dask_rejects_signals_gracefully_without_distributed(monkeypatch):
     """Without the optional dependency, --dask says how to install it."""
     import builtins

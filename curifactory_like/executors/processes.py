@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .. import gcpolicy
 from .base import Executor, StageTask, TaskResult, WorkerContext
 
 TIMEOUT_GRACE_SECONDS = 2.0
@@ -88,7 +89,8 @@ class ProcessExecutor(Executor):
         process = self._mp.Process(
             target=_worker_main, args=(child_end, self.context), daemon=True
         )
-        process.start()
+        with gcpolicy.forking():
+            process.start()
         child_end.close()
         worker = _Worker(process, parent_end)
         self.workers.append(worker)
