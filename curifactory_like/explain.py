@@ -207,6 +207,7 @@ class _History:
         self.against_run: dict[str, Any] | None = None
         self.against_calls: dict[tuple[str, str], dict[str, Any]] = {}
         self._previous: dict[str, tuple[str, str]] = {}
+        self._changes: dict[tuple[str, str], tuple[list[dict[str, Any]], str, str]] = {}
         self._store: Any = None
         if manager.dry and not _registry_exists(manager):
             if against is not None:
@@ -292,7 +293,19 @@ class _History:
         return self.param_sets[hash_]
 
     def parameter_changes(self, params: Any) -> tuple[list[dict[str, Any]], str, str]:
-        """Fields that differ from the same-named set of the baseline run: (changes, hash, run)."""
+        """Fields that differ from the same-named set of the baseline run: (changes, hash, run).
+
+        Worked out once per parameter set (name and hash) and handed to each of its calls as a
+        copy: without a baseline run it is a registry query, and a cold run of a thousand
+        records asked it 4,000 times for its report (~0.3 s of a 0.7 s report)."""
+        key = (str(params.name), str(params.hash))
+        found = self._changes.get(key)
+        if found is None:
+            found = self._changes[key] = self._parameter_changes(params)
+        changes, old_hash, source = found
+        return [dict(change) for change in changes], old_hash, source
+
+    def _parameter_changes(self, params: Any) -> tuple[list[dict[str, Any]], str, str]:
         if not self._previous_indexed:
             self._index_previous()
         previous = self._previous.get(params.name)

@@ -175,6 +175,23 @@ def test_parameter_changed_names_field_and_old_and_new_value(seeded):
         assert planned[f"{stage} a"]["action"] == "skip"
 
 
+def test_parameter_changed_against_a_set_registered_by_another_experiment(seeded):
+    """Without a run of its own to compare with, an experiment's plan compares each parameter
+    set with the registered set of that name, for every call of the record."""
+    write_source(seeded, "experiments/plex2.py", EXPERIMENT)
+    edit(seeded, "params/plex.py", 'name="b", n=2', 'name="b", n=7')
+    result = run_cli(seeded, "plan", "plex2", "-p", "plex", "--json")
+    assert result.returncode == 0, output(result)
+    planned = by_call(json.loads(result.stdout))
+    for stage in ("make", "double", "square"):
+        changed = planned[f"{stage} b"]
+        assert changed["kind"] == "parameter_changed", changed
+        assert changed["parameter_changes"] == [{"field": "n", "old": "2", "new": "7"}]
+        assert "since the registered parameter set" in changed["reason"]
+        assert planned[f"{stage} a"]["kind"] == "missing"
+        assert planned[f"{stage} a"]["parameter_changes"] == []
+
+
 def test_a_missing_artifact_of_unchanged_parameters_is_not_a_parameter_change(seeded):
     for path in (seeded / "data" / "cache").glob("*_square_z.json"):
         path.unlink()
