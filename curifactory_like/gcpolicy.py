@@ -67,9 +67,9 @@ def forking() -> Iterator[None]:
 
     A forked worker shares the parent's memory pages until it writes to them, and a collection
     writes to every object it walks (reference counts and the collector's own links), so each
-    worker copies the pages of the whole heap it inherited (the imported libraries, the mapped
-    DAG, the parsed sidecars) the first time its collector runs. Frozen objects are never
-    walked. Measured on the benchmark workload (N=100, ``--parallel 2``): the workers' CPU time
+    worker copies the pages of every unfrozen object it inherited (in a command run, what the
+    parent built after the import: the mapped DAG, the parsed sidecars, the plan; in library
+    use, the whole heap) the first time its collector runs. Frozen objects are never walked. Measured on the benchmark workload (N=100, ``--parallel 2``): the workers' CPU time
     fell from 3.70-3.90 s to 3.39-3.54 s, and the executor phase from 2.38-2.48 s to
     2.16-2.29 s. In batch mode the parent keeps the objects frozen (it keeps them until the run
     ends anyway, and ``batch_mode`` unfreezes them then); otherwise the parent's state is
